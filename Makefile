@@ -1,0 +1,45 @@
+# Two commands matter: `make run` (the main job) and `make test` (the test suite).
+# Both create the virtual environment first if it is missing.
+
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Mesa 3.5 needs Python >= 3.12. Try plain interpreters first, then pyenv's.
+# (On some machines python3.12 is a pyenv shim that only runs with PYENV_VERSION set.)
+define FIND_PYTHON
+for c in python3.12 python3.13 python3; do \
+  if $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then echo $$c; exit 0; fi; \
+done; \
+for v in 3.12 3.13; do \
+  if PYENV_VERSION=$$v python$$v -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+    echo "env PYENV_VERSION=$$v python$$v"; exit 0; fi; \
+done; exit 1
+endef
+export FIND_PYTHON
+
+.PHONY: setup run test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@PY="$$(sh -c "$$FIND_PYTHON")" || { \
+	  echo "error: no Python 3.12 or newer found (tried python3.12, python3.13, python3, pyenv 3.12/3.13)." >&2; \
+	  echo "       Install Python 3.12+ and run 'make setup' again." >&2; exit 1; }; \
+	if [ ! -x $(BIN)/python ]; then echo "creating $(VENV) with $$PY"; $$PY -m venv $(VENV); fi
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+run: setup
+	$(BIN)/corridor run scenarios/baseline_2018.toml --seed 1
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check model analysis corridor tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,134 @@
+"""The corridor as a graph: places, links and the routes people can choose between.
+
+The graph comes from the scenario file. Routes are precomputed once per run
+(the corridor has a handful of nodes), so a person choosing a route only looks
+up a short list of candidates and weighs distance against the chance of being
+checked on the way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import islice
+
+import networkx as nx
+from mesa.discrete_space import Cell
+
+from model.scenario import Corridor, Place
+
+ROUTES_PER_DESTINATION = 4  # assumption: people weigh a few known alternatives, not every path
+
+
+class PlaceCell(Cell):
+    """A Mesa network cell that knows which corridor place it is.
+
+    Mesa 3.5 keeps a cell's agents in a list, so each departure is O(people there)
+    (mesa/mesa#3364). Thousands wait at the hub, so this cell keeps them in an
+    insertion-ordered dict instead: same behaviour, O(1) arrivals and departures.
+    """
+
+    __slots__ = ["place"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._agents = {}
+        self.place: Place | None = None
+
+    def add_agent(self, agent) -> None:
+        if self.capacity is not None and len(self._agents) >= self.capacity:
+            raise ValueError(f"place {self.coordinate} is full")
+        self._agents[agent] = None
+        self.empty = False
+
+    def remove_agent(self, agent) -> None:
+        del self._agents[agent]
+        self.empty = not self._agents
+
+    @property
+    def agents(self) -> list:
+        return list(self._agents)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One way from a place to a destination, with what a traveller cares about."""
+
+    nodes: tuple[int, ...]
+    legs_km: tuple[float, ...]
+    legs_bus: tuple[bool, ...]
+    legs_bypass: tuple[bool, ...]
+    chance_checked: float  # chance of at least one papers check on the way (after the start)
+
+    @property
+    def km(self) -> float:
+        return sum(self.legs_km)
+
+    def effort_km(self, bypass_effort: float) -> float:
+        """Distance as it feels on foot: bypass paths count `bypass_effort` times."""
+        return sum(km * (bypass_effort if bypass else 1.0)
+                   for km, bypass in zip(self.legs_km, self.legs_bypass, strict=True))
+
+    @property
+    def uses_bypass(self) -> bool:
+        return any(self.legs_bypass)
+
+
+def build_graph(corridor: Corridor) -> nx.Graph:
+    """A networkx graph with integer node ids, place data on nodes and link data on edges."""
+    graph = nx.Graph()
+    for place in corridor.places:
+        graph.add_node(place.id, place=place)
+    for link in corridor.links:
+        graph.add_edge(link.a, link.b, km=link.km, route=link.route, bus=link.bus)
+    return graph
+
+
+def positions(corridor: Corridor) -> dict[int, tuple[float, float]]:
+    """Real coordinates (longitude, latitude), for Mesa's layout and for drawing."""
+    return {p.id: (p.lon, p.lat) for p in corridor.places}
+
+
+def candidate_routes(graph: nx.Graph, origin: int, destinations: list[int]) -> list[Route]:
+    """The few shortest simple paths from origin to each destination."""
+    routes = []
+    for destination in destinations:
+        if destination == origin:
+            continue
+        paths = nx.shortest_simple_paths(graph, origin, destination, weight="km")
+        for path in islice(paths, ROUTES_PER_DESTINATION):
+            routes.append(_route(graph, path))
+    return routes
+
+
+def _route(graph: nx.Graph, path: list[int]) -> Route:
+    legs = [graph.edges[u, v] for u, v in zip(path, path[1:], strict=False)]
+    chance_passed = 1.0
+    for node in path[1:]:
+        chance_passed *= 1.0 - graph.nodes[node]["place"].check_probability
+    return Route(
+        nodes=tuple(path),
+        legs_km=tuple(leg["km"] for leg in legs),
+        legs_bus=tuple(leg["bus"] for leg in legs),
+        legs_bypass=tuple(leg["route"] == "bypass" for leg in legs),
+        chance_checked=1.0 - chance_passed,
+    )
+
+
+class RouteBook:
+    """Candidate routes from every place to the hub and to the exits, computed lazily once."""
+
+    def __init__(self, graph: nx.Graph, hub: int, exits: list[int]):
+        self._graph, self._hub, self._exits = graph, hub, exits
+        self._cache: dict[tuple[int, str], list[Route]] = {}
+
+    def to_hub(self, origin: int) -> list[Route]:
+        return self._lookup(origin, "hub", [self._hub])
+
+    def to_exit(self, origin: int) -> list[Route]:
+        return self._lookup(origin, "exit", self._exits)
+
+    def _lookup(self, origin: int, goal: str, destinations: list[int]) -> list[Route]:
+        key = (origin, goal)
+        if key not in self._cache:
+            self._cache[key] = candidate_routes(self._graph, origin, destinations)
+        return self._cache[key]

@@ -1,0 +1,334 @@
+"""Scenario files: TOML on disk, one typed, validated `Scenario` in memory.
+
+A scenario is data, never code: the corridor (places and links) and every
+behavioural and institutional parameter come from the file. Values have no
+defaults here on purpose: `scenarios/baseline_2018.toml` is the one place
+where each value is written down next to its provenance, and every other
+scenario `extends` it and overrides only what differs.
+
+Errors in a file are turned into `ScenarioError`s that name the file, the
+key path and what is allowed, so the command line can print one clear line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PlaceKind = Literal["crossing", "hub", "checkpoint", "transit", "bypass", "exit"]
+RouteType = Literal["highway", "bypass"]
+Probability = Field(ge=0.0, le=1.0)
+
+
+class ScenarioError(Exception):
+    """A user mistake in a scenario file: printed as one line, exit status 2."""
+
+    def __init__(self, file: Path | str, key: str, message: str):
+        self.file, self.key, self.message = str(file), key, message
+        where = f"{self.file}: {key}: " if key else f"{self.file}: "
+        super().__init__(where + message)
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors, so a typo never silently falls back to nothing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------- corridor
+
+
+class Place(_Strict):
+    """A node of the corridor graph (a town, a checkpoint, a path through the hills)."""
+
+    id: int = Field(ge=0, description="integer node id (Mesa's network drawers need integers)")
+    name: str = Field(min_length=1)
+    kind: PlaceKind
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    shelter_beds: int = Field(0, ge=0, description="beds in humanitarian shelters")
+    asylum_office: bool = Field(False, description="a COMAR office that takes asylum claims")
+    detention_capacity: int = Field(0, ge=0, description="places in an INM immigration station")
+    informality: float = Field(
+        0.0, ge=0, le=1, description="daily chance a person without money finds informal work"
+    )
+    check_probability: float = Field(
+        0.0, ge=0, le=1, description="chance INM checks the papers of a person passing through"
+    )
+
+
+class Link(_Strict):
+    """An undirected road or path between two places."""
+
+    a: int
+    b: int
+    km: float = Field(gt=0, le=2000)
+    route: RouteType = "highway"
+    bus: bool = Field(False, description="buses run here (usable by people with papers)")
+
+
+class Corridor(_Strict):
+    places: list[Place] = Field(min_length=2)
+    links: list[Link] = Field(min_length=1)
+
+
+# ------------------------------------------------------------------ behaviour
+
+
+class Arrivals(_Strict):
+    """Who arrives at the crossing each day."""
+
+    daily_rate: float = Field(ge=0, le=20000, description="mean arrivals per day (Poisson)")
+    share_female: float = Probability
+    share_minor: float = Probability
+    share_alone: float = Field(ge=0, le=1, description="share travelling alone (not with family)")
+    nationalities: dict[str, float] = Field(min_length=1)
+    money_median_usd: float = Field(gt=0, le=100000)
+    money_sigma: float = Field(ge=0, le=3, description="log-normal spread of money carried")
+
+    @model_validator(mode="after")
+    def _shares_sum_to_one(self) -> Arrivals:
+        total = sum(self.nationalities.values())
+        if any(v < 0 for v in self.nationalities.values()) or abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"nationality shares must be >= 0 and sum to 1 (they sum to {total:g})"
+            )
+        return self
+
+
+class Movement(_Strict):
+    """How fast people travel and how they weigh the risk of a checkpoint."""
+
+    foot_km_min: float = Field(gt=0, le=100)
+    foot_km_max: float = Field(gt=0, le=100)
+    bus_km_per_day: float = Field(gt=0, le=1500)
+    detection_aversion: float = Field(
+        ge=0, le=50, description="utility lost per unit chance of being checked on a route"
+    )
+    km_scale: float = Field(gt=0, le=1000, description="km that cost one unit of utility")
+    bypass_effort: float = Field(
+        ge=1, le=5, description="a bypass km is this many times slower and harder than a road km"
+    )
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> Movement:
+        if self.foot_km_min > self.foot_km_max:
+            raise ValueError("foot_km_min must not exceed foot_km_max")
+        return self
+
+
+class Hub(_Strict):
+    """Waiting at the hub: the asylum queue, money and informal work."""
+
+    asylum_share: float = Field(ge=0, le=1, description="share of arrivals who claim asylum")
+    asylum_capacity_per_day: int = Field(ge=0, le=100000)
+    grant_rate: float = Probability
+    daily_spend_usd: float = Field(gt=0, le=1000)
+    job_search_days: int = Field(ge=1, le=365, description="days between tries to find work")
+    give_up_per_day: float = Field(ge=0, le=1, description="daily chance a claimant gives up")
+    rest_days: int = Field(ge=0, le=60, description="days a non-claimant stays before moving on")
+
+
+class Enforcement(_Strict):
+    """What happens to a person INM detains."""
+
+    detention_days: int = Field(ge=1, le=365)
+    deport_share: float = Probability
+
+
+class Scenario(_Strict):
+    """One complete, validated scenario: everything a run needs besides its seed."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    days: int = Field(ge=1, le=3650)
+    corridor: Corridor
+    arrivals: Arrivals
+    movement: Movement
+    hub: Hub
+    enforcement: Enforcement
+
+    @model_validator(mode="after")
+    def _corridor_is_usable(self) -> Scenario:
+        check_corridor(self.corridor)
+        return self
+
+    @property
+    def place_by_id(self) -> dict[int, Place]:
+        return {p.id: p for p in self.corridor.places}
+
+
+class _CorridorProblem(ValueError):
+    """Raised inside validation with the key path of the offending entry."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(message)
+
+
+def check_corridor(corridor: Corridor) -> None:
+    """Ids unique, links between existing places, one crossing and hub, an exit, connected."""
+    ids = [p.id for p in corridor.places]
+    for i, pid in enumerate(ids):
+        if ids.index(pid) != i:
+            raise _CorridorProblem(f"corridor.places[{i}].id", f"duplicate place id {pid}")
+    known = set(ids)
+    for i, link in enumerate(corridor.links):
+        for end in ("a", "b"):
+            if getattr(link, end) not in known:
+                raise _CorridorProblem(
+                    f"corridor.links[{i}].{end}",
+                    f"no place has id {getattr(link, end)} (place ids: {sorted(known)})",
+                )
+        if link.a == link.b:
+            raise _CorridorProblem(f"corridor.links[{i}]", "a link must join two different places")
+    kinds = [p.kind for p in corridor.places]
+    for kind, rule in (("crossing", 1), ("hub", 1)):
+        if kinds.count(kind) != rule:
+            raise _CorridorProblem(
+                "corridor.places", f"exactly one place of kind '{kind}' is needed, found "
+                f"{kinds.count(kind)}"
+            )
+    if "exit" not in kinds:
+        raise _CorridorProblem("corridor.places", "at least one place of kind 'exit' is needed")
+    graph = nx.Graph()
+    graph.add_nodes_from(ids)
+    graph.add_edges_from((link.a, link.b) for link in corridor.links)
+    if not nx.is_connected(graph):
+        parts = sorted((sorted(c) for c in nx.connected_components(graph)), key=len)
+        raise _CorridorProblem(
+            "corridor.links", f"the corridor is disconnected: places {parts[0]} cannot be reached"
+        )
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    """Tables merge key by key; any other value (lists included) is replaced whole."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ScenarioError(path, "", "file not found") from None
+    except IsADirectoryError:
+        raise ScenarioError(path, "", "is a folder, expected a .toml scenario file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(path, "", f"TOML syntax error: {exc}") from None
+
+
+def _scenario_root(path: Path) -> Path:
+    """The `scenarios` folder a file lives in (or its own folder): `extends` stays inside it."""
+    for parent in path.parents:
+        if parent.name == "scenarios":
+            return parent
+    return path.parent
+
+
+def load_raw(path: Path | str, _chain: tuple[Path, ...] = (), _root: Path | None = None) -> dict:
+    """Read a scenario file and everything it extends, merged, before validation."""
+    path = Path(path).resolve()
+    root = _root or _scenario_root(path)
+    if path in _chain:
+        cycle = " -> ".join(p.name for p in (*_chain, path))
+        raise ScenarioError(_chain[-1], "extends", f"extends cycle: {cycle}")
+    data = _read_toml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        data.setdefault("name", path.stem)
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(path, "extends", "must be a file name (a string), e.g. 'baseline_2018.toml'")
+    parent_path = (path.parent / parent).resolve()
+    if not parent_path.is_relative_to(root):
+        raise ScenarioError(
+            path, "extends", f"'{parent}' is outside the scenarios folder {root}; only files "
+            "inside it may be extended"
+        )
+    if not parent_path.exists():
+        raise ScenarioError(path, "extends", f"'{parent}' not found (looked for {parent_path})")
+    base = load_raw(parent_path, (*_chain, path), root)
+    base.pop("name", None)
+    merged = _deep_merge(base, data)
+    merged.setdefault("name", path.stem)
+    return merged
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    """Load, merge and validate a scenario file; raise `ScenarioError` on any mistake."""
+    path = Path(path)
+    raw = load_raw(path)
+    return validate_scenario(raw, path)
+
+
+def validate_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
+    """Validate merged scenario data; the first problem becomes a `ScenarioError`."""
+    try:
+        return Scenario.model_validate(raw)
+    except _CorridorProblem as exc:
+        raise ScenarioError(path, exc.key, str(exc)) from None
+    except ValidationError as exc:
+        raise _first_error(exc, raw, path) from None
+
+
+def _first_error(exc: ValidationError, raw: dict, path: Path | str) -> ScenarioError:
+    err = exc.errors(include_url=False)[0]
+    loc = err["loc"]
+    ctx_problem = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_problem, _CorridorProblem):
+        return ScenarioError(path, ctx_problem.key, str(ctx_problem))
+    key = _key_path(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1], raw)
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
+        return ScenarioError(
+            path, key, f"unknown key{did_you_mean} (allowed here: {', '.join(allowed)})"
+        )
+    if kind == "missing":
+        return ScenarioError(path, key, "required key is missing")
+    message = err["msg"].removeprefix("Value error, ")
+    if "input" in err and kind not in ("model_type",):
+        message += f" (got {err['input']!r})"
+    return ScenarioError(path, key, message)
+
+
+def _key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _allowed_keys(loc: tuple, raw: dict) -> list[str]:
+    """Field names of the pydantic model found by walking `loc` from `Scenario`."""
+    cls: Any = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = cls.model_fields.get(part)
+        if field is None:
+            return []
+        cls = field.annotation
+        args = getattr(cls, "__args__", None)
+        if args:  # list[Place] and the like
+            cls = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), cls)
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+            return []
+    return list(cls.model_fields)

@@ -1,0 +1,145 @@
+"""Scenario files: the shipped ones load, and every kind of mistake gets one clear line."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from model.scenario import ScenarioError, load_scenario
+from tests.conftest import BASELINE, SCENARIOS, run_cli
+
+BASELINE_TEXT = BASELINE.read_text()
+
+
+def test_every_shipped_scenario_loads():
+    for path in sorted(SCENARIOS.glob("*.toml")):
+        scenario = load_scenario(path)
+        assert scenario.name == path.stem
+
+
+def test_every_baseline_value_states_its_provenance():
+    """Each `key = value` line of the baseline carries a comment (a source or an assumption)."""
+    missing = []
+    for number, line in enumerate(BASELINE_TEXT.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", "[")):
+            continue
+        key = stripped.split("=")[0].strip()
+        if key in {"id", "name", "kind", "lon", "lat", "a", "b", "description"}:
+            continue  # identifiers and coordinates: the place's own comment covers them
+        if "#" not in stripped:
+            missing.append(f"line {number}: {stripped}")
+    assert not missing, "values without provenance:\n" + "\n".join(missing)
+
+
+def _child(tmp_path: Path, body: str, name: str = "child.toml") -> Path:
+    """A scenario file inside a scenarios folder that extends a copy of the baseline."""
+    folder = tmp_path / "scenarios"
+    folder.mkdir(exist_ok=True)
+    (folder / "baseline_2018.toml").write_text(BASELINE_TEXT)
+    path = folder / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def _replace_in_baseline(tmp_path: Path, old: str, new: str) -> Path:
+    folder = tmp_path / "scenarios"
+    folder.mkdir(exist_ok=True)
+    assert old in BASELINE_TEXT
+    path = folder / "broken.toml"
+    path.write_text(BASELINE_TEXT.replace(old, new, 1))
+    return path
+
+
+BAD_INPUTS = {
+    "unknown key": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[hub]\nasylum_capasity_per_day = 3\n'),
+        "hub.asylum_capasity_per_day", r"did you mean 'asylum_capacity_per_day'"),
+    "wrong type": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[hub]\nrest_days = "three"\n'),
+        "hub.rest_days", r"integer"),
+    "out of range": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[arrivals]\nshare_female = 1.7\n'),
+        "arrivals.share_female", r"less than or equal to 1"),
+    "missing file": (
+        lambda t: t / "scenarios" / "nowhere.toml", "", r"file not found"),
+    "toml syntax": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[hub\nrest_days = 2\n'),
+        "", r"TOML syntax error.*line 2"),
+    "extends cycle": (
+        lambda t: (_child(t, 'extends = "b.toml"\n', "a.toml"),
+                   _child(t, 'extends = "a.toml"\n', "b.toml"))[0],
+        "extends", r"extends cycle: a.toml -> b.toml -> a.toml"),
+    "extends outside tree": (
+        lambda t: _child(t, 'extends = "../../etc/passwd.toml"\n'),
+        "extends", r"outside the scenarios folder"),
+    "link to missing place": (
+        lambda t: _replace_in_baseline(t, "a = 13\nb = 5\n", "a = 13\nb = 55\n"),
+        "corridor.links[15].b", r"no place has id 55"),
+    "disconnected corridor": (
+        lambda t: _replace_in_baseline(t, "a = 9\nb = 10\n", "a = 11\nb = 10\n"),
+        "corridor.links", r"disconnected"),
+    "nationality shares": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[arrivals.nationalities]\n'
+                            'cuba = 0.5\n'),
+        "arrivals", r"sum to 1"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_scenario_gets_one_clear_line(tmp_path, case):
+    make, key, pattern = BAD_INPUTS[case]
+    path = make(tmp_path)
+    result = run_cli("run", str(path), "--days", "1", "--quiet", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert path.name in lines[0] or "a.toml" in lines[0] or "b.toml" in lines[0]
+    if key:
+        assert f": {key}: " in lines[0], lines[0]
+    assert re.search(pattern, lines[0]), lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_scenario_error_names_file_and_key(tmp_path):
+    path = _child(tmp_path, 'extends = "baseline_2018.toml"\n[movement]\nfoot_km_min = 50\n')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.key == "movement"
+    assert "foot_km_min must not exceed foot_km_max" in info.value.message
+
+
+def test_extends_overrides_only_what_it_names(tmp_path):
+    path = _child(tmp_path, 'extends = "baseline_2018.toml"\n[hub]\nasylum_capacity_per_day = 5\n')
+    child, base = load_scenario(path), load_scenario(BASELINE)
+    assert child.name == "child"
+    assert child.hub.asylum_capacity_per_day == 5
+    assert child.hub.grant_rate == base.hub.grant_rate
+    assert child.corridor == base.corridor
+
+
+def test_run_writes_complete_files(tmp_path):
+    out = tmp_path / "run"
+    result = run_cli("run", str(BASELINE), "--seed", "4", "--days", "15", "--out", str(out),
+                     "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["events.parquet", "series.parquet",
+                                                      "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("arrivals", "transit_completed", "mean_wait_days_hub", "detentions",
+                "deportations", "agent_days", "seed", "days", "scenario"):
+        assert key in summary
+    assert summary["days"] == 15 and summary["seed"] == 4
+    assert "arrivals" in result.stdout
+
+
+def test_bad_option_is_a_usage_error(tmp_path):
+    result = run_cli("run", str(BASELINE), "--days", "0")
+    assert result.returncode == 2
+    assert "must be at least 1" in result.stderr
+    assert "Traceback" not in result.stderr
