@@ -9,11 +9,14 @@ an event with its day, place and cause.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from mesa.discrete_space import CellAgent
+
+from model.corridor import road_chance_checked
 
 if TYPE_CHECKING:
     from model.corridor import PlaceCell, Route
@@ -51,6 +54,11 @@ class Status(StrEnum):
 #: Statuses that let a person travel openly and take buses.
 TRAVEL_PAPERS = frozenset({Status.TVRH_HOLDER, Status.REFUGEE})
 
+#: States in which a trafficker can approach a person.
+RECRUITABLE = frozenset({State.IN_TRANSIT, State.WAITING, State.WORKING_INFORMALLY})
+#: States of a person who is being trafficked now (a true victim, identified or not).
+VICTIM_STATES = frozenset({State.RECRUITED, State.EXPLOITED})
+
 
 class Migrant(CellAgent):
     """One person crossing the corridor. Synthetic: no real individual is represented.
@@ -82,10 +90,27 @@ class Migrant(CellAgent):
         self.route: Route | None = None
         self.leg = 0
         self.km_into_leg = 0.0
+        self.informed = False  # reached by outreach about deceptive offers
+        self.debt = 0.0  # owed to a smuggler
+        self.smuggled = False
+        self.exploiter = None  # the trafficker who recruited them, while exploited
+        self.exploitation_form: str | None = None
+        self.victim_since: int | None = None
+        self.times_trafficked = 0
+        self.identified = False
         self.cell = cell
         self._wakeup = None
 
     # ------------------------------------------------------------ bookkeeping
+
+    @property
+    def is_victim(self) -> bool:
+        """Being trafficked now: recruited by deception or exploited (identified or not)."""
+        return self.state in VICTIM_STATES
+
+    @property
+    def recruitable(self) -> bool:
+        return self.state in RECRUITABLE
 
     @property
     def place_id(self) -> int:
@@ -120,13 +145,34 @@ class Migrant(CellAgent):
     # ---------------------------------------------------------------- travel
 
     def set_out(self, routes: list[Route], cause: str) -> None:
-        """Choose a route and start (or resume) walking."""
+        """Choose a route and start (or resume) walking; on a bypass maybe hire a guide."""
         self.route = self.choose_route(routes)
         self.leg, self.km_into_leg = 0, 0.0
-        self.used_bypass |= self.route.uses_bypass
+        if self.route.uses_bypass:
+            self.used_bypass = True
+            self.maybe_hire_smuggler(routes)
         self.model.travellers.add(self)
         if self.state is not State.IN_TRANSIT:
             self.set_state(State.IN_TRANSIT, cause)
+
+    def maybe_hire_smuggler(self, routes: list[Route]) -> None:
+        """Pay a guide for the bypass; what the person cannot pay becomes debt.
+
+        The fee rises with the chance of a check on the road, so a tighter border
+        makes guides dearer and debts larger.
+        """
+        spec = self.model.params.smugglers
+        if self.model.streams["decisions"].random() >= spec.hire_share:
+            return
+        fee = spec.fee_usd * (1.0 + spec.price_response * road_chance_checked(routes))
+        self.smuggled = True
+        self.model.record_smuggling(self, fee)
+        paid = min(self.money, fee)
+        self.money -= paid
+        self.debt += fee - paid
+
+    def pay_bribe(self, usd: float) -> None:
+        self.money = max(0.0, self.money - usd)
 
     def choose_route(self, routes: list[Route]) -> Route:
         """People with papers take the shortest way; others trade distance against checks.
@@ -170,9 +216,10 @@ class Migrant(CellAgent):
         """Reach a place: a papers check may stop the journey; the end of a route ends it."""
         self.cell = cell
         place = cell.place
-        if self.status not in TRAVEL_PAPERS and self.model.papers_checked(place):
-            self.model.detain(self, f"papers checked at {place.name}")
-            return
+        if self.status not in TRAVEL_PAPERS:
+            officer = self.model.papers_check_officer(place)
+            if officer is not None and officer.check_papers(self):
+                return
         if self.leg < len(self.route.nodes) - 1:
             return
         self.model.travellers.discard(self)
@@ -189,6 +236,7 @@ class Migrant(CellAgent):
         """At the hub a share claim asylum and wait; the others rest a few days and move on."""
         self.visited_hub = True
         self.hub_day = self.model.day
+        self.model.shelter.reach_out(self)
         hub = self.model.params.hub
         if self.asylum_propensity < hub.asylum_share and self.cell.place.asylum_office:
             self.status = Status.ASYLUM_APPLICANT
@@ -219,6 +267,13 @@ class Migrant(CellAgent):
     def finish_resting(self) -> None:
         self._wakeup = None
         self.set_out(self.model.routes.to_exit(self.place_id), "moved on from the hub")
+
+    def money_left(self) -> float:
+        """Money now: claimants waiting at the hub spend every day."""
+        if self.state in (State.WAITING,) and self.hub_day is not None:
+            spent = self.model.params.hub.daily_spend_usd * (self.model.day - self.hub_day)
+            return max(0.0, self.money - spent)
+        return self.money
 
     def run_out_of_money(self) -> None:
         """No money left: look for informal work; keep the give-up clock running."""
@@ -259,11 +314,112 @@ class Migrant(CellAgent):
         cause = "asylum granted" if granted else "asylum refused"
         self.set_out(self.model.routes.to_exit(self.place_id), cause)
 
+    # ------------------------------------------------------------ trafficking
+
+    def offer_acceptance(self) -> float:
+        """Chance this person accepts a deceptive offer today (logistic in vulnerabilities)."""
+        spec = self.model.params.traffickers
+        if spec.offer_success <= 0:
+            return 0.0
+        z = self.model.offer_base_log_odds
+        if self.sex == "female":
+            z += spec.weight_female
+        if self.minor:
+            z += spec.weight_minor
+        if self.alone:
+            z += spec.weight_alone
+        if self.money_left() <= 0:
+            z += spec.weight_no_money
+        if self.status is Status.IRREGULAR:
+            z += spec.weight_irregular
+        elif self.status in TRAVEL_PAPERS:
+            z += spec.weight_papers
+        if self.debt > 0:
+            z += spec.weight_debt
+        if self.informed:
+            z += spec.weight_informed
+        if self.state is not State.IN_TRANSIT and self.hub_day is not None:
+            z += spec.weight_wait_month * (self.model.day - self.hub_day) / 30.0
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def accept_offer(self, trafficker) -> None:
+        """Deceived: the journey, the claim and the job search stop here."""
+        self.model.travellers.discard(self)
+        self.cancel_wakeup()
+        if self.status is Status.ASYLUM_APPLICANT:
+            self.status = Status.IRREGULAR  # a claim is abandoned when the claimant stops reporting
+        self.money = self.money_left()
+        self.exploiter = trafficker
+        self.victim_since = self.model.day
+        self.times_trafficked += 1
+        self.model.record_recruitment(self)
+        self.set_state(State.RECRUITED, "accepted a deceptive offer")
+        days = self.model.params.traffickers.transfer_days
+        self.sleep_until(self.model.day + days, self.become_exploited)
+
+    def become_exploited(self) -> None:
+        self._wakeup = None
+        spec = self.model.params.traffickers
+        share = spec.sexual_share_female if self.sex == "female" else spec.sexual_share_male
+        sexual = self.model.streams["recruitment"].random() < share
+        self.exploitation_form = "sexual" if sexual else "labour"
+        self.set_state(State.EXPLOITED, f"{self.exploitation_form} exploitation")
+
+    def escape_exploitation(self) -> None:
+        """Leaves exploitation unidentified: a survivor no official counts."""
+        self.exploiter = None
+        self.set_out(self.model.routes.to_exit(self.place_id), "left exploitation")
+
+    def be_identified(self, by: str) -> None:
+        """Identified as a victim: referral follows after the referral delay."""
+        self.identified = True
+        self.model.record_identification(self)
+        self.set_state(State.IDENTIFIED, f"identified by {by}")
+        self.sleep_until(self.model.day + self.model.referral_days, self.complete_referral)
+
+    def complete_referral(self) -> None:
+        """Shelter if a bed is free (and a TVRH if visas are in force); else detention."""
+        self._wakeup = None
+        shelter = self.model.shelter
+        if shelter.admit():
+            self.cell = shelter.cell
+            self.model.record_protection(self)
+            self.set_state(State.PROTECTED, "referred to a shelter")
+            self.model.prosecute(self, cooperating=True)
+            visa = self.model.params.humanitarian_visa
+            if visa.enabled:
+                self.sleep_until(self.model.day + visa.processing_days, self.receive_tvrh)
+            else:
+                self.sleep_until(self.model.day + self.model.params.protection.shelter_days,
+                                 self.leave_shelter)
+            return
+        self.model.prosecute(self, cooperating=False)
+        self.exploiter = None
+        if self.status is Status.IRREGULAR and self.model.detain(self, "no shelter bed free"):
+            return
+        self.set_out(self.model.routes.to_exit(self.place_id), "released without protection")
+
+    def receive_tvrh(self) -> None:
+        """A humanitarian visa: legal stay and travel with papers."""
+        self._wakeup = None
+        self.model.shelter.release()
+        self.exploiter = None
+        self.status = Status.TVRH_HOLDER
+        self.model.tvrh_issued += 1
+        self.set_out(self.model.routes.to_exit(self.place_id), "received a humanitarian visa")
+
+    def leave_shelter(self) -> None:
+        self._wakeup = None
+        self.model.shelter.release()
+        self.exploiter = None
+        self.set_out(self.model.routes.to_exit(self.place_id), "left the shelter")
+
     # ------------------------------------------------------------- detention
 
     def be_detained(self, station: PlaceCell, cause: str) -> None:
         self.model.travellers.discard(self)
         self.cancel_wakeup()
+        self.exploiter = None
         self.cell = station
         self.set_state(State.DETAINED, cause)
         days = self.model.params.enforcement.detention_days
@@ -273,7 +429,9 @@ class Migrant(CellAgent):
         """Deported, or released at the station without papers and heading north."""
         self._wakeup = None
         self.model.detained_now -= 1
-        if self.model.streams["enforcement"].random() < self.model.params.enforcement.deport_share:
+        if self.model.streams["enforcement"].random() < self.model.deport_share:
+            if self.identified:
+                self.model.identified_deported += 1
             self.set_state(State.DEPORTED, "deported after detention")
             return
         self.status = Status.IRREGULAR

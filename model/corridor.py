@@ -88,23 +88,29 @@ def positions(corridor: Corridor) -> dict[int, tuple[float, float]]:
     return {p.id: (p.lon, p.lat) for p in corridor.places}
 
 
-def candidate_routes(graph: nx.Graph, origin: int, destinations: list[int]) -> list[Route]:
-    """The few shortest simple paths from origin to each destination."""
+def candidate_routes(
+    graph: nx.Graph, origin: int, destinations: list[int], check: dict[int, float]
+) -> list[Route]:
+    """The few shortest simple paths from origin to each destination.
+
+    `check` is each place's chance of a papers check as it really is in this run
+    (after border tightening, and zero where no INM officer is posted).
+    """
     routes = []
     for destination in destinations:
         if destination == origin:
             continue
         paths = nx.shortest_simple_paths(graph, origin, destination, weight="km")
         for path in islice(paths, ROUTES_PER_DESTINATION):
-            routes.append(_route(graph, path))
+            routes.append(_route(graph, path, check))
     return routes
 
 
-def _route(graph: nx.Graph, path: list[int]) -> Route:
+def _route(graph: nx.Graph, path: list[int], check: dict[int, float]) -> Route:
     legs = [graph.edges[u, v] for u, v in zip(path, path[1:], strict=False)]
     chance_passed = 1.0
     for node in path[1:]:
-        chance_passed *= 1.0 - graph.nodes[node]["place"].check_probability
+        chance_passed *= 1.0 - check[node]
     return Route(
         nodes=tuple(path),
         legs_km=tuple(leg["km"] for leg in legs),
@@ -114,11 +120,16 @@ def _route(graph: nx.Graph, path: list[int]) -> Route:
     )
 
 
+def road_chance_checked(routes: list[Route]) -> float:
+    """Chance of a check on the shortest route: what a smuggler's fee responds to."""
+    return min(routes, key=lambda r: r.km).chance_checked
+
+
 class RouteBook:
     """Candidate routes from every place to the hub and to the exits, computed lazily once."""
 
-    def __init__(self, graph: nx.Graph, hub: int, exits: list[int]):
-        self._graph, self._hub, self._exits = graph, hub, exits
+    def __init__(self, graph: nx.Graph, hub: int, exits: list[int], check: dict[int, float]):
+        self._graph, self._hub, self._exits, self._check = graph, hub, exits, check
         self._cache: dict[tuple[int, str], list[Route]] = {}
 
     def to_hub(self, origin: int) -> list[Route]:
@@ -130,5 +141,5 @@ class RouteBook:
     def _lookup(self, origin: int, goal: str, destinations: list[int]) -> list[Route]:
         key = (origin, goal)
         if key not in self._cache:
-            self._cache[key] = candidate_routes(self._graph, origin, destinations)
+            self._cache[key] = candidate_routes(self._graph, origin, destinations, self._check)
         return self._cache[key]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from model.agents import State
-from model.model import CorridorModel
+from model.model import AGE_GROUPS, SEXES, CorridorModel
 from model.scenario import Scenario
 
 EVENT_COLUMNS = ["day", "person", "from_state", "to_state", "place", "cause"]
@@ -74,7 +74,38 @@ def summarise(model: CorridorModel, days: int) -> dict:
         "deportations": model.count(State.DEPORTED),
         "bypass_share": model.transits_via_bypass / exited if exited else 0.0,
         "agent_days": model.agent_days,
+        **trafficking_outcomes(model),
     }
+
+
+def trafficking_outcomes(model: CorridorModel) -> dict:
+    """True and identified victims, always counted apart, and what followed."""
+    true, identified = model.victims_true, model.victims_identified
+    debts = model.smuggler_debts
+    outcomes = {
+        "victims_true": true,
+        "incidence_per_1000": 1000.0 * true / model.arrivals if model.arrivals else 0.0,
+        "victims_identified": identified,
+        "identification_rate": identified / true if true else 0.0,
+        "median_days_to_identification": (float(np.median(model.days_to_identification))
+                                          if model.days_to_identification else None),
+        "victims_protected": model.victims[("protected", "all")],
+        "tvrh_issued": model.tvrh_issued,
+        "retrafficked": model.tally["retrafficked"],
+        "retrafficked_after_identification": model.tally["retrafficked_after_identification"],
+        "identified_deported": model.identified_deported,
+        "victims_detained_unidentified": model.tally["victims_detained_unidentified"],
+        "false_positive_referrals": model.tally["false_positive_referrals"],
+        "traffickers_arrested": model.traffickers_arrested,
+        "traffickers_active_end": model.traffickers_active,
+        "complicity_events": model.tally["complicity_events"],
+        "smuggled": model.tally["smuggled"],
+        "mean_smuggler_debt_usd": float(np.mean(debts)) if debts else 0.0,
+    }
+    for measure in ("true", "identified", "protected"):
+        for group in (*SEXES, *AGE_GROUPS):
+            outcomes[f"victims_{measure}_{group}"] = model.victims[(measure, group)]
+    return outcomes
 
 
 def events_frame(model: CorridorModel) -> pd.DataFrame:

@@ -60,6 +60,9 @@ class Place(_Strict):
     check_probability: float = Field(
         0.0, ge=0, le=1, description="chance INM checks the papers of a person passing through"
     )
+    trafficker_presence: float = Field(
+        0.0, ge=0, description="relative weight of traffickers starting here"
+    )
 
 
 class Link(_Strict):
@@ -141,6 +144,144 @@ class Enforcement(_Strict):
     deport_share: float = Probability
 
 
+class Traffickers(_Strict):
+    """Recruiters (and smugglers turned exploiters): how many, whom they target, how they adapt.
+
+    An offer's success is a logistic function of a linear predictor: the base log-odds
+    plus one weight per vulnerability the person has (see `Migrant.offer_log_odds`).
+    """
+
+    initial: int = Field(ge=0, le=10000)
+    maximum: int = Field(ge=0, le=100000)
+    approaches_per_day: int = Field(ge=0, le=100)
+    pool_size: int = Field(ge=1, le=1000, description="people a trafficker looks over per day")
+    offer_success: float = Field(ge=0, le=1, description="success of an offer to a person "
+                                 "with no vulnerability")
+    weight_female: float = Field(ge=-10, le=10)
+    weight_minor: float = Field(ge=-10, le=10)
+    weight_alone: float = Field(ge=-10, le=10)
+    weight_no_money: float = Field(ge=-10, le=10)
+    weight_irregular: float = Field(ge=-10, le=10)
+    weight_debt: float = Field(ge=-10, le=10)
+    weight_wait_month: float = Field(ge=-10, le=10, description="per 30 days waited at the hub")
+    weight_informed: float = Field(ge=-10, le=10, description="outreach information (negative)")
+    weight_papers: float = Field(ge=-10, le=10, description="TVRH or refugee papers (negative)")
+    transfer_days: int = Field(ge=0, le=90, description="days from recruitment to exploitation")
+    sexual_share_female: float = Probability
+    sexual_share_male: float = Probability
+    escape_per_day: float = Field(ge=0, le=1)
+    entry_per_recruit: float = Field(ge=0, le=10, description="monthly entrants per recruitment")
+    exit_per_month: float = Probability
+    relocate_share: float = Probability
+    enforcement_aversion: float = Field(ge=0, le=50)
+
+
+class Smugglers(_Strict):
+    """Guides on bypass paths; their fee, unpaid, becomes debt."""
+
+    hire_share: float = Field(ge=0, le=1, description="share of bypass walkers hiring a guide")
+    fee_usd: float = Field(ge=0, le=100000)
+    price_response: float = Field(
+        ge=0, le=50, description="fee rises by this factor per unit chance of a check on the road"
+    )
+
+
+Institution = Literal["INM", "inspector", "FEVIMTRA"]
+
+
+class OfficialPost(_Strict):
+    """A group of officials of one institution posted at one place."""
+
+    institution: Institution
+    place: int
+    count: int = Field(ge=0, le=10000)
+    capacity_per_day: int = Field(ge=0, le=10000, description="people each handles per day")
+
+
+class Officials(_Strict):
+    """Who works where, how well they screen, how often they are complicit."""
+
+    posts: list[OfficialPost]
+    trained_share: float = Field(ge=0, le=1, description="share trained without the FFP programme")
+    sensitivity_untrained: float = Probability
+    specificity: float = Probability
+    complicity_probability: float = Probability
+    bribe_usd: float = Field(ge=0, le=10000)
+
+
+class Detection(_Strict):
+    """How exploited people come to officials' attention."""
+
+    inspection_find_per_day: float = Field(
+        ge=0, le=1, description="chance a labour/police inspection finds an exploited person"
+    )
+    raid_find_per_day: float = Field(
+        ge=0, le=1, description="chance an INM operation picks up an irregular worker or victim"
+    )
+
+
+class Protection(_Strict):
+    """What follows identification."""
+
+    referral_days: int = Field(ge=0, le=365)
+    shelter_days: int = Field(ge=1, le=3650)
+    prosecution_arrest_probability: float = Probability
+    cooperation_gain: float = Field(ge=1, le=20, description="arrest odds multiplier when the "
+                                    "victim is protected")
+
+
+class Intervention(_Strict):
+    enabled: bool
+
+
+class HumanitarianVisa(Intervention):
+    """TVRH for identified victims: legal stay and work, travel with papers."""
+
+    processing_days: int = Field(ge=0, le=365)
+
+
+class GenderResponsiveScreening(Intervention):
+    """A screening protocol with gender- and age-specific indicators and safe disclosure."""
+
+    sensitivity_gain_female: float = Field(ge=0, le=1)
+    sensitivity_gain_male: float = Field(ge=0, le=1)
+    sensitivity_gain_minor: float = Field(ge=0, le=1)
+    specificity_gain: float = Field(ge=0, le=1)
+
+
+class CrossSectorTraining(Intervention):
+    """Training of INM, COMAR, inspectors, SRE and prosecutors."""
+
+    coverage: float = Field(ge=0, le=1, description="share of officials trained")
+    sensitivity_gain: float = Field(ge=0, le=1)
+    complicity_reduction: float = Field(ge=0, le=1)
+
+
+class IOCollaboration(Intervention):
+    """IOM and UN Women: outreach information, shelter beds, a hotline, faster referral."""
+
+    outreach_coverage: float = Field(ge=0, le=1)
+    extra_shelter_beds: int = Field(ge=0, le=100000)
+    hotline_contact_per_day: float = Field(ge=0, le=1)
+    referral_days: int = Field(ge=0, le=365)
+
+
+class SpecialProsecutor(Intervention):
+    """FEVIMTRA: specialised prosecution of trafficking and oversight of officials."""
+
+    arrest_multiplier: float = Field(ge=1, le=20)
+    complicity_oversight: float = Field(ge=0, le=1, description="share of complicity deterred")
+
+
+class BorderTightening(Intervention):
+    """Security first: more checks, more detention, more deportation, more raids."""
+
+    check_multiplier: float = Field(ge=1, le=20)
+    extra_detention_capacity: int = Field(ge=0, le=100000)
+    deport_share: float = Probability
+    raid_multiplier: float = Field(ge=1, le=50)
+
+
 class Scenario(_Strict):
     """One complete, validated scenario: everything a run needs besides its seed."""
 
@@ -152,15 +293,46 @@ class Scenario(_Strict):
     movement: Movement
     hub: Hub
     enforcement: Enforcement
+    traffickers: Traffickers
+    smugglers: Smugglers
+    officials: Officials
+    detection: Detection
+    protection: Protection
+    humanitarian_visa: HumanitarianVisa
+    gender_responsive_screening: GenderResponsiveScreening
+    cross_sector_training: CrossSectorTraining
+    io_collaboration: IOCollaboration
+    special_prosecutor: SpecialProsecutor
+    border_tightening: BorderTightening
 
     @model_validator(mode="after")
     def _corridor_is_usable(self) -> Scenario:
         check_corridor(self.corridor)
+        known = {p.id for p in self.corridor.places}
+        for i, post in enumerate(self.officials.posts):
+            if post.place not in known:
+                raise _CorridorProblem(f"officials.posts[{i}].place",
+                                       f"no place has id {post.place} (place ids: {sorted(known)})")
         return self
+
+    @property
+    def interventions(self) -> dict[str, bool]:
+        """Each intervention block's name and whether it is switched on."""
+        return {name: getattr(self, name).enabled for name in INTERVENTIONS}
 
     @property
     def place_by_id(self) -> dict[int, Place]:
         return {p.id: p for p in self.corridor.places}
+
+
+INTERVENTIONS = (
+    "humanitarian_visa",
+    "gender_responsive_screening",
+    "cross_sector_training",
+    "io_collaboration",
+    "special_prosecutor",
+    "border_tightening",
+)
 
 
 class _CorridorProblem(ValueError):

@@ -81,7 +81,7 @@ def test_scenarios_with_the_same_seed_share_their_arrivals(make_variant):
 
 
 def _line_corridor(raw: dict, km_to_hub: float, km_to_exit: float, speed: float) -> dict:
-    """Crossing - hub - exit on a straight line, fixed walking speed, no checks, no waiting."""
+    """Crossing - hub - exit on a line: fixed walking speed, no officials, no traffickers."""
     places = [
         {"id": 0, "name": "Crossing", "kind": "crossing", "lon": 0.0, "lat": 0.0},
         {"id": 1, "name": "Hub", "kind": "hub", "lon": 0.1, "lat": 0.0, "asylum_office": True},
@@ -92,6 +92,8 @@ def _line_corridor(raw: dict, km_to_hub: float, km_to_exit: float, speed: float)
     data["corridor"] = {"places": places, "links": links}
     data["movement"] = dict(raw["movement"], foot_km_min=speed, foot_km_max=speed)
     data["hub"] = dict(raw["hub"], asylum_share=0.0, rest_days=0)
+    data["officials"] = dict(raw["officials"], posts=[])
+    data["traffickers"] = dict(raw["traffickers"], initial=0)
     data["days"] = 30
     return data
 

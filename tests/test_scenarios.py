@@ -29,7 +29,7 @@ def test_every_baseline_value_states_its_provenance():
         if not stripped or stripped.startswith(("#", "[")):
             continue
         key = stripped.split("=")[0].strip()
-        if key in {"id", "name", "kind", "lon", "lat", "a", "b", "description"}:
+        if key in {"id", "name", "kind", "lon", "lat", "a", "b", "place", "description"}:
             continue  # identifiers and coordinates: the place's own comment covers them
         if "#" not in stripped:
             missing.append(f"line {number}: {stripped}")
