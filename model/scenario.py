@@ -504,3 +504,46 @@ def _allowed_keys(loc: tuple, raw: dict) -> list[str]:
         if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
             return []
     return list(cls.model_fields)
+
+
+# ------------------------------------------------------------------ describing
+
+
+def flatten(scenario: Scenario) -> dict[str, Any]:
+    """Every scalar parameter by its dotted key path (corridor and official posts left out)."""
+    out: dict[str, Any] = {}
+    for block, values in scenario.model_dump(exclude={"corridor"}).items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                if not isinstance(value, list):
+                    out[f"{block}.{key}"] = value
+        else:
+            out[block] = values
+    return out
+
+
+def describe_scenario(scenario: Scenario) -> str:
+    """A readable account: name, interventions on/off, the corridor, every parameter."""
+    lines = [f"scenario     {scenario.name}", f"description  {scenario.description}",
+             f"days         {scenario.days}", "", "interventions"]
+    for name, enabled in scenario.interventions.items():
+        block = getattr(scenario, name).model_dump(exclude={"enabled"})
+        detail = ", ".join(f"{k}={v}" for k, v in block.items()) if enabled else ""
+        lines.append(f"  [{'on ' if enabled else 'off'}] {name:<28} {detail}")
+    places, links = scenario.corridor.places, scenario.corridor.links
+    lines += ["", f"corridor     {len(places)} places, {len(links)} links "
+              f"({sum(link.route == 'bypass' for link in links)} bypass)"]
+    for place in places:
+        extras = [f"{k}={v}" for k, v in place.model_dump(
+            exclude={"id", "name", "kind", "lon", "lat"}).items() if v]
+        lines.append(f"  {place.id:>3} {place.name:<24} {place.kind:<10} {' '.join(extras)}")
+    posts = scenario.officials.posts
+    lines += ["", "official posts"]
+    for post in posts:
+        where = scenario.place_by_id[post.place].name
+        lines.append(f"  {post.count:>3} x {post.institution:<10} at {where:<24} "
+                     f"{post.capacity_per_day}/day each")
+    lines += ["", "parameters"]
+    lines += [f"  {key} = {value}" for key, value in flatten(scenario).items()
+              if "." in key and key.split(".")[0] not in INTERVENTIONS]
+    return "\n".join(lines)

@@ -143,3 +143,39 @@ def test_bad_option_is_a_usage_error(tmp_path):
     assert result.returncode == 2
     assert "must be at least 1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+SHIPPED = ["baseline_2018", "ffp_2020", "security_first", "ffp_under_security", "ffp_full"]
+
+
+def test_the_scenario_library_is_shipped_and_extends_the_baseline():
+    import tomllib
+
+    for name in SHIPPED:
+        own = tomllib.loads((SCENARIOS / f"{name}.toml").read_text())
+        assert ("extends" in own) == (name != "baseline_2018"), name
+        assert load_scenario(SCENARIOS / f"{name}.toml").name == name
+
+
+def test_describe_shows_which_interventions_are_on():
+    result = run_cli("describe", str(SCENARIOS / "ffp_under_security.toml"))
+    assert result.returncode == 0, result.stderr
+    on = {line.split()[2] for line in result.stdout.splitlines() if "[on ]" in line}
+    assert on == {"humanitarian_visa", "gender_responsive_screening", "cross_sector_training",
+                  "io_collaboration", "border_tightening"}
+    assert "traffickers.offer_success = " in result.stdout
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_each_shipped_scenario_runs_and_prints_the_full_table(tmp_path, name):
+    result = run_cli("run", str(SCENARIOS / f"{name}.toml"), "--days", "8", "--quiet",
+                     "--out", str(tmp_path / name))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / name / "summary.json").read_text())
+    for key in ("victims_true", "incidence_per_1000", "victims_identified",
+                "identification_rate", "median_days_to_identification", "victims_protected",
+                "retrafficked", "traffickers_arrested", "bypass_share", "complicity_events",
+                "victims_true_female", "victims_identified_female", "victims_true_minor"):
+        assert key in summary
+        assert key in result.stdout
+    assert summary["scenario"] == name
