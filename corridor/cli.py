@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="output folder (default runs/<scenario>-seed<N>)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=command_run)
+
+    describe = commands.add_parser(
+        "describe", help="print a scenario as resolved (after extends) and its interventions")
+    describe.add_argument("scenario", type=Path, help="scenario file")
+    describe.set_defaults(handler=command_describe)
     return parser
 
 
@@ -74,6 +79,12 @@ def command_run(args: argparse.Namespace) -> None:
         raise UserError(f"cannot write results to {out_dir}: {exc.strerror or exc}") from None
     print(format_summary(result.summary))
     print(f"\nwritten to {out_dir}/ (summary.json, series.parquet, events.parquet)")
+
+
+def command_describe(args: argparse.Namespace) -> None:
+    from model.scenario import describe_scenario, load_scenario
+
+    print(describe_scenario(load_scenario(args.scenario)))
 
 
 def format_summary(summary: dict) -> str:
