@@ -151,7 +151,6 @@ class Migrant(CellAgent):
         if self.route.uses_bypass:
             self.used_bypass = True
             self.maybe_hire_smuggler(routes)
-        self.model.travellers.add(self)
         if self.state is not State.IN_TRANSIT:
             self.set_state(State.IN_TRANSIT, cause)
 
@@ -222,7 +221,6 @@ class Migrant(CellAgent):
                 return
         if self.leg < len(self.route.nodes) - 1:
             return
-        self.model.travellers.discard(self)
         if place.kind == "exit":
             self.set_state(State.EXITED, f"reached {place.name}")
         elif place.kind == "hub":
@@ -344,7 +342,6 @@ class Migrant(CellAgent):
 
     def accept_offer(self, trafficker) -> None:
         """Deceived: the journey, the claim and the job search stop here."""
-        self.model.travellers.discard(self)
         self.cancel_wakeup()
         if self.status is Status.ASYLUM_APPLICANT:
             self.status = Status.IRREGULAR  # a claim is abandoned when the claimant stops reporting
@@ -417,7 +414,6 @@ class Migrant(CellAgent):
     # ------------------------------------------------------------- detention
 
     def be_detained(self, station: PlaceCell, cause: str) -> None:
-        self.model.travellers.discard(self)
         self.cancel_wakeup()
         self.exploiter = None
         self.cell = station

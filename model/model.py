@@ -67,7 +67,6 @@ class CorridorModel(Model):
         self._build_corridor()
         self._post_officials()
         self._place_traffickers()
-        self.travellers: AgentSet = AgentSet([], random=self.random)
         self.asylum_queue: deque[Migrant] = deque()
         self.datacollector = DataCollector(model_reporters=self._reporters())
         self.schedule_recurring(self.adapt_traffickers,
@@ -179,8 +178,19 @@ class CorridorModel(Model):
         self.admit_arrivals()
         self.decide_asylum_claims()
         self.reach_exploited_people()
-        self.travellers.shuffle_do("travel")
+        self.move_travellers()
         self.traffickers_act()
+
+    def move_travellers(self) -> None:
+        """Everyone in transit walks or rides on, in random order.
+
+        The people in transit are read from the model's by-state index rather than an
+        `AgentSet`, so no weak references are made and dropped for thousands of trips a day.
+        """
+        travellers = list(self.by_state[State.IN_TRANSIT])
+        self.random.shuffle(travellers)
+        for person in travellers:
+            person.travel()
 
     def admit_arrivals(self) -> None:
         """Today's arrivals at the crossing, with traits drawn from the arrivals stream."""
