@@ -18,7 +18,7 @@ done; exit 1
 endef
 export FIND_PYTHON
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint bench clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,9 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/run_bench.py
 
 lint: setup
 	$(BIN)/ruff check model analysis corridor tests
