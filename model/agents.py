@@ -98,6 +98,7 @@ class Migrant(CellAgent):
         self.victim_since: int | None = None
         self.times_trafficked = 0
         self.identified = False
+        self.protected = False
         self.cell = cell
         self._wakeup = None
 
@@ -146,6 +147,7 @@ class Migrant(CellAgent):
 
     def set_out(self, routes: list[Route], cause: str) -> None:
         """Choose a route and start (or resume) walking; on a bypass maybe hire a guide."""
+        self.money = self.money_left()  # settle what was spent while waiting
         self.route = self.choose_route(routes)
         self.leg, self.km_into_leg = 0, 0.0
         if self.route.uses_bypass:
@@ -317,8 +319,8 @@ class Migrant(CellAgent):
     def offer_acceptance(self) -> float:
         """Chance this person accepts a deceptive offer today (logistic in vulnerabilities)."""
         spec = self.model.params.traffickers
-        if spec.offer_success <= 0:
-            return 0.0
+        if spec.offer_success <= 0 or spec.offer_success >= 1:
+            return spec.offer_success
         z = self.model.offer_base_log_odds
         if self.sex == "female":
             z += spec.weight_female
@@ -360,6 +362,7 @@ class Migrant(CellAgent):
         share = spec.sexual_share_female if self.sex == "female" else spec.sexual_share_male
         sexual = self.model.streams["recruitment"].random() < share
         self.exploitation_form = "sexual" if sexual else "labour"
+        self.model.record_exploitation(self)
         self.set_state(State.EXPLOITED, f"{self.exploitation_form} exploitation")
 
     def escape_exploitation(self) -> None:
@@ -369,8 +372,8 @@ class Migrant(CellAgent):
 
     def be_identified(self, by: str) -> None:
         """Identified as a victim: referral follows after the referral delay."""
-        self.identified = True
         self.model.record_identification(self)
+        self.identified = True
         self.set_state(State.IDENTIFIED, f"identified by {by}")
         self.sleep_until(self.model.day + self.model.referral_days, self.complete_referral)
 

@@ -91,7 +91,7 @@ class Official(FixedAgent):
             self.model.record_screening_flag(person, self)
             if person.is_victim:
                 return True
-            return False  # cleared after the interview, not detained
+            # not a victim after all: cleared by the interview, then processed like anyone
         return self.model.detain(person, f"papers checked at {self.cell.place.name}")
 
     def raid(self, person: Migrant) -> None:
@@ -102,7 +102,8 @@ class Official(FixedAgent):
             return
         if self.screen(person):
             self.model.record_screening_flag(person, self)
-            return  # a victim is identified; anyone else is cleared after the interview
+            if person.is_victim:
+                return
         if person.status == "irregular":
             self.model.detain(person, f"picked up in an INM operation at {self.cell.place.name}")
 

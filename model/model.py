@@ -38,7 +38,7 @@ from model.scenario import Place, Scenario
 from model.traffickers import Trafficker
 
 #: One random stream per subsystem, spawned in this order from the run's seed.
-STREAMS = ("arrivals", "movement", "decisions", "recruitment", "screening", "enforcement")
+STREAMS = ("arrivals", "decisions", "recruitment", "screening", "enforcement")
 SEXES = ("female", "male")
 AGE_GROUPS = ("adult", "minor")
 #: Kinds of place where traffickers can operate.
@@ -271,17 +271,6 @@ class CorridorModel(Model):
                 officer = self.on_duty(place, "INM")
                 if officer is not None:
                     officer.raid(person)
-        if raid_chance > 0:
-            self._raid_informal_workers(raid_chance)
-
-    def _raid_informal_workers(self, chance: float) -> None:
-        """INM operations also pick up irregular people working informally."""
-        enforcement = self.streams["enforcement"]
-        for person in list(self.by_state[State.WORKING_INFORMALLY]):
-            if person.status is Status.IRREGULAR and enforcement.random() < chance:
-                officer = self.on_duty(person.place_id, "INM")
-                if officer is not None:
-                    officer.raid(person)
 
     def traffickers_act(self) -> None:
         """Traffickers, place by place in random order, approach the people there."""
@@ -326,24 +315,27 @@ class CorridorModel(Model):
         person.be_detained(self.station, cause)
         return True
 
-    def arrest_chance(self, cooperating: bool) -> float:
+    def arrest_chance(self, cooperating: bool, specialised: bool = True) -> float:
+        """Chance an investigated case ends in the exploiter's arrest."""
         params = self.params
         chance = params.protection.prosecution_arrest_probability
-        if params.special_prosecutor.enabled:
+        if specialised and params.special_prosecutor.enabled:
             chance *= params.special_prosecutor.arrest_multiplier
         if cooperating:
             chance *= params.protection.cooperation_gain
         return min(chance, 1.0)
 
     def prosecute(self, person: Migrant, cooperating: bool) -> None:
-        """FEVIMTRA (or, without a post, a state prosecutor) takes up an identified case."""
+        """FEVIMTRA takes up an identified case; when it has no capacity left today (or no
+        post), a state prosecutor does, without the special prosecutor's strengthening."""
         prosecutor = self.on_duty(self.hub.coordinate, "FEVIMTRA")
         if prosecutor is not None:
             prosecutor.prosecute(person, cooperating)
             return
         trafficker = person.exploiter
         if trafficker is not None and trafficker.active and (
-                self.streams["enforcement"].random() < self.arrest_chance(cooperating)):
+                self.streams["enforcement"].random() < self.arrest_chance(cooperating,
+                                                                          specialised=False)):
             trafficker.be_arrested()
 
     # --------------------------------------------------------- adaptation
@@ -407,14 +399,24 @@ class CorridorModel(Model):
                 self.tally["retrafficked_after_identification"] += 1
 
     def record_identification(self, person: Migrant) -> None:
+        """Count a person once, at their first identification (as victims_true counts)."""
         self.place_log[person.place_id]["identified"] += 1
         self.days_to_identification.append(self.day - person.victim_since)
-        for group in self._groups(person):
-            self.victims[("identified", group)] += 1
+        self.tally["identifications"] += 1
+        if not person.identified:
+            for group in (*self._groups(person), person.exploitation_form or "not_yet"):
+                self.victims[("identified", group)] += 1
 
     def record_protection(self, person: Migrant) -> None:
-        for group in self._groups(person):
-            self.victims[("protected", group)] += 1
+        """Count a person once, at their first protection."""
+        if not person.protected:
+            person.protected = True
+            for group in self._groups(person):
+                self.victims[("protected", group)] += 1
+
+    def record_exploitation(self, person: Migrant) -> None:
+        if person.times_trafficked == 1:
+            self.victims[("true", person.exploitation_form)] += 1
 
     def record_screening_flag(self, person: Migrant, screener) -> None:
         """A screener flagged the person: a victim is identified, anyone else is cleared."""

@@ -105,6 +105,10 @@ def trafficking_outcomes(model: CorridorModel) -> dict:
     for measure in ("true", "identified", "protected"):
         for group in (*SEXES, *AGE_GROUPS):
             outcomes[f"victims_{measure}_{group}"] = model.victims[(measure, group)]
+    for measure in ("true", "identified"):
+        for form in ("sexual", "labour"):
+            outcomes[f"victims_{measure}_{form}"] = model.victims[(measure, form)]
+    outcomes["identifications"] = model.tally["identifications"]
     return outcomes
 
 

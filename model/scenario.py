@@ -55,7 +55,8 @@ class Place(_Strict):
     asylum_office: bool = Field(False, description="a COMAR office that takes asylum claims")
     detention_capacity: int = Field(0, ge=0, description="places in an INM immigration station")
     informality: float = Field(
-        0.0, ge=0, le=1, description="daily chance a person without money finds informal work"
+        0.0, ge=0, le=1, description="chance that one job search (every hub.job_search_days) "
+        "finds informal work at the hub"
     )
     check_probability: float = Field(
         0.0, ge=0, le=1, description="chance INM checks the papers of a person passing through"
