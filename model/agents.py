@@ -65,7 +65,8 @@ class Migrant(CellAgent):
 
     Attributes:
         sex, minor, alone, nationality: who the person is (drawn at arrival).
-        money_at_hub: US dollars when they reached the hub; it runs down while they wait.
+        money: US dollars; it runs down while they wait at the hub (settled when they
+            set out again or are recruited), pays smugglers' fees and bribes.
         foot_km_per_day: their own walking pace.
         asylum_propensity: a personal uniform draw; they claim asylum if it is below the
             scenario's asylum share (so scenarios with the same seed share decisions).
@@ -269,7 +270,7 @@ class Migrant(CellAgent):
         self.set_out(self.model.routes.to_exit(self.place_id), "moved on from the hub")
 
     def money_left(self) -> float:
-        """Money now: claimants waiting at the hub spend every day."""
+        """Money now: anyone waiting at the hub (claimants and people resting) spends daily."""
         if self.state in (State.WAITING,) and self.hub_day is not None:
             spent = self.model.params.hub.daily_spend_usd * (self.model.day - self.hub_day)
             return max(0.0, self.money - spent)

@@ -100,10 +100,17 @@ def candidate_routes(
     for destination in destinations:
         if destination == origin:
             continue
-        paths = nx.shortest_simple_paths(graph, origin, destination, weight="km")
+        paths = (path for path in nx.shortest_simple_paths(graph, origin, destination,
+                                                            weight="km")
+                 if not _turns_back(graph, path))
         for path in islice(paths, ROUTES_PER_DESTINATION):
             routes.append(_route(graph, path, check))
     return routes
+
+
+def _turns_back(graph: nx.Graph, path: list[int]) -> bool:
+    """A way north never goes back through the border crossing."""
+    return any(graph.nodes[node]["place"].kind == "crossing" for node in path[1:])
 
 
 def _route(graph: nx.Graph, path: list[int], check: dict[int, float]) -> Route:

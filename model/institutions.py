@@ -95,15 +95,14 @@ class Official(FixedAgent):
         return self.model.detain(person, f"papers checked at {self.cell.place.name}")
 
     def raid(self, person: Migrant) -> None:
-        """An immigration operation picks up an irregular worker or a victim."""
+        """An immigration operation reaches an exploited person: identified, or detained."""
         self.take_one()
         if self.complicit:
             self.model.record_complicity(person, f"tip-off before a raid at {self.cell.place.name}")
             return
         if self.screen(person):
             self.model.record_screening_flag(person, self)
-            if person.is_victim:
-                return
+            return
         if person.status == "irregular":
             self.model.detain(person, f"picked up in an INM operation at {self.cell.place.name}")
 
