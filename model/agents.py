@@ -218,6 +218,7 @@ class Migrant(CellAgent):
         """Reach a place: a papers check may stop the journey; the end of a route ends it."""
         self.cell = cell
         place = cell.place
+        self.model.record_passage(self)
         if self.status not in TRAVEL_PAPERS:
             officer = self.model.papers_check_officer(place)
             if officer is not None and officer.check_papers(self):

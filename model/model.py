@@ -86,6 +86,7 @@ class CorridorModel(Model):
         self.hub_waits: list[int] = []  # days claimants waited before a decision or giving up
         self.smuggler_debts: list[float] = []
         self.place_log: dict[int, Counter] = defaultdict(Counter)  # this month, per place
+        self.place_totals: dict[int, Counter] = defaultdict(Counter)  # whole run, per place
         self.arrivals = self.asylum_claims = self.asylum_decided = self.gave_up = 0
         self.detentions = self.detention_refused_full = self.detained_now = 0
         self.agent_days = self.transits_via_bypass = 0
@@ -197,6 +198,7 @@ class CorridorModel(Model):
         for traits in self.draw_arrivals():
             person = Migrant(self, self.crossing, traits)
             self.arrivals += 1
+            self.record_passage(person)
             person.set_out(self.routes.to_hub(self.crossing.coordinate), "arrived at the crossing")
 
     def draw_arrivals(self) -> list[dict]:
@@ -388,8 +390,12 @@ class CorridorModel(Model):
     def _groups(self, person: Migrant) -> tuple[str, str, str]:
         return ("all", person.sex, person.age_group)
 
+    def record_passage(self, person: Migrant) -> None:
+        self.place_totals[person.place_id]["passed"] += 1
+
     def record_recruitment(self, person: Migrant) -> None:
         self.place_log[person.place_id]["recruits"] += 1
+        self.place_totals[person.place_id]["recruited"] += 1
         if person.times_trafficked == 1:
             for group in self._groups(person):
                 self.victims[("true", group)] += 1
@@ -401,6 +407,7 @@ class CorridorModel(Model):
     def record_identification(self, person: Migrant) -> None:
         """Count a person once, at their first identification (as victims_true counts)."""
         self.place_log[person.place_id]["identified"] += 1
+        self.place_totals[person.place_id]["identified"] += 1
         self.days_to_identification.append(self.day - person.victim_since)
         self.tally["identifications"] += 1
         if not person.identified:

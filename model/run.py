@@ -31,6 +31,7 @@ class RunResult:
     summary: dict
     series: pd.DataFrame
     events: pd.DataFrame
+    places: pd.DataFrame  # per place: people passing, victims recruited, victims identified
 
 
 def simulate(
@@ -51,7 +52,18 @@ def simulate(
         summary=summarise(model, days),
         series=model.datacollector.get_model_vars_dataframe().reset_index(drop=True),
         events=events_frame(model) if keep_events else pd.DataFrame(columns=EVENT_COLUMNS),
+        places=places_frame(model),
     )
+
+
+def places_frame(model: CorridorModel) -> pd.DataFrame:
+    """Where things happened, place by place, over the whole run."""
+    rows = [{"place": p.id, "name": p.name,
+             "passed": model.place_totals[p.id]["passed"],
+             "recruited": model.place_totals[p.id]["recruited"],
+             "identified": model.place_totals[p.id]["identified"]}
+            for p in model.params.corridor.places]
+    return pd.DataFrame(rows)
 
 
 def summarise(model: CorridorModel, days: int) -> dict:
@@ -131,6 +143,7 @@ def write_run(result: RunResult, out_dir: Path) -> list[Path]:
                      lambda f: f.write(json.dumps(result.summary, indent=2).encode() + b"\n")),
         atomic_write(out_dir / "series.parquet", lambda f: result.series.to_parquet(f)),
         atomic_write(out_dir / "events.parquet", lambda f: result.events.to_parquet(f)),
+        atomic_write(out_dir / "places.parquet", lambda f: result.places.to_parquet(f)),
     ]
     return written
 

@@ -128,8 +128,8 @@ def test_run_writes_complete_files(tmp_path):
     result = run_cli("run", str(BASELINE), "--seed", "4", "--days", "15", "--out", str(out),
                      "--quiet")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["events.parquet", "series.parquet",
-                                                      "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["events.parquet", "places.parquet",
+                                                      "series.parquet", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
     for key in ("arrivals", "transit_completed", "mean_wait_days_hub", "detentions",
                 "deportations", "agent_days", "seed", "days", "scenario"):
