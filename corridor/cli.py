@@ -1,4 +1,4 @@
-"""`corridor run | ...`: parse arguments, call the model or the analysis, print results.
+"""`corridor run | batch | runs`: parse arguments, call the model or the analysis, print results.
 
 User mistakes (a bad scenario file, a bad option) end with one line on stderr
 and exit status 2, never a traceback.
@@ -7,6 +7,7 @@ and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -58,7 +59,51 @@ def build_parser() -> argparse.ArgumentParser:
         "describe", help="print a scenario as resolved (after extends) and its interventions")
     describe.add_argument("scenario", type=Path, help="scenario file")
     describe.set_defaults(handler=command_describe)
+    add_batch_parser(commands)
+    add_runs_parser(commands)
     return parser
+
+
+def add_batch_parser(commands) -> None:
+    batch = commands.add_parser(
+        "batch", help="many seeded runs of several scenarios, on Dask, into runs/<batch>/",
+        description="Run every scenario REPS times (replicate k has the same seed in every "
+        "scenario) on a local Dask cluster or an existing scheduler, into a resumable store.")
+    batch.add_argument("scenarios", type=Path, nargs="*", metavar="SCENARIO",
+                       help="scenario files (with --resume: default the batch's own)")
+    batch.add_argument("--reps", type=int, help="replicates per scenario (with --resume: "
+                       "default the batch's)")
+    batch.add_argument("--days", type=positive_int,
+                       help="days to simulate (default: each scenario's)")
+    where = batch.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=seed_int,
+                       help="local worker processes (default: one per core; 0 = serial, no Dask)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="use an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    batch.add_argument("--out", type=Path, help="batch folder (default runs/batch-<date-time>)")
+    batch.add_argument("--resume", action="store_true",
+                       help="run only what is missing in --out")
+    batch.add_argument("--force", action="store_true", help="with --resume: accept changed "
+                       "scenarios, reps or code (finished runs still in the plan are kept)")
+    batch.add_argument("--seed-entropy", type=seed_int, metavar="E",
+                       help="entropy the replicate seeds are spawned from (default: fresh; "
+                       "recorded in batch.toml)")
+    batch.add_argument("--dashboard", action="store_true",
+                       help="serve the Dask dashboard of the local cluster on :8787")
+    batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    batch.set_defaults(handler=command_batch)
+
+
+def add_runs_parser(commands) -> None:
+    runs = commands.add_parser("runs", help="list batches, or show one")
+    runs_commands = runs.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
+    listing = runs_commands.add_parser("list", help="every batch under runs/ with its progress")
+    listing.add_argument("--root", type=Path, default=Path("runs"), help="default runs/")
+    listing.set_defaults(handler=command_runs_list)
+    show = runs_commands.add_parser("show", help="one batch: plan, engine, done/failed/missing")
+    show.add_argument("batch", help="a batch name under runs/, or its folder")
+    show.add_argument("--root", type=Path, default=Path("runs"), help="default runs/")
+    show.set_defaults(handler=command_runs_show)
 
 
 def command_run(args: argparse.Namespace) -> None:
@@ -87,6 +132,122 @@ def command_describe(args: argparse.Namespace) -> None:
     print(describe_scenario(load_scenario(args.scenario)))
 
 
+def command_batch(args: argparse.Namespace) -> int:
+    from analysis.batch import BatchRequest, EngineSpec, run_batch
+
+    request = BatchRequest(
+        files=args.scenarios, reps=args.reps, days=args.days, entropy=args.seed_entropy,
+        out=args.out, resume=args.resume, force=args.force, command=args.command_line,
+        engine=EngineSpec(workers=args.workers, scheduler=args.scheduler,
+                          dashboard=args.dashboard))
+    if args.force and not args.resume:
+        raise UserError("--force only applies with --resume")
+    report = run_batch(request, progress=not args.quiet, on_start=print_batch_start)
+    print(format_batch_end(report))
+    return 1 if report.failed else 0
+
+
+def print_batch_start(report) -> None:
+    engine = report.engine or {"kind": "none (nothing to run)"}
+    workers = f", {engine['workers']} workers" if "workers" in engine else ""
+    print(f"batch {report.store.path}: {report.planned} runs planned, {report.done_before} "
+          f"already done; engine {engine['kind']}{workers}", flush=True)
+    if engine.get("dashboard"):
+        print(f"Dask dashboard: {engine['dashboard']}", flush=True)
+
+
+def format_batch_end(report) -> str:
+    missing = report.planned - report.done - report.failed
+    first = (f"{report.store.path}: {report.done} of {report.planned} runs done, "
+             f"{report.failed} failed, {missing} missing ({report.seconds:.1f} s this session)")
+    lines = [first]
+    if report.failed:
+        lines.append(f"failures are in {report.store.path}/failures/; "
+                     f"'corridor batch --resume --out {report.store.path}' retries them")
+    lines.append(f"see: corridor runs show {report.store.path}")
+    return "\n".join(lines)
+
+
+def command_runs_list(args: argparse.Namespace) -> None:
+    from analysis.store import list_stores
+
+    stores = list_stores(args.root)
+    if not stores:
+        print(f"no batches in {args.root}/")
+        return
+    print(format_table([batch_row(store) for store in stores]))
+
+
+def batch_row(store) -> dict:
+    record, counts = store.batch(), store.counts()
+    totals = counts.sum()
+    return {"batch": store.name, "created": record.get("created", "?"),
+            "scenarios": len(counts), "reps": record.get("reps", "?"),
+            **{key: int(totals[key]) for key in ("planned", "done", "failed", "missing")},
+            "state": "complete" if totals["done"] == totals["planned"] else "incomplete"}
+
+
+def command_runs_show(args: argparse.Namespace) -> None:
+    from analysis.store import open_store
+
+    store = open_store(args.batch, args.root)
+    record, env = store.batch(), _env_or_empty(store)
+    git = env.get("git") or {}
+    engine = env.get("engine") or {}
+    print(f"batch       {store.path}")
+    print(f"created     {record.get('created', '?')}")
+    print(f"command     {record.get('command', '?')}")
+    print(f"reps        {record.get('reps')}    seed entropy {record.get('seed_entropy')}")
+    print(f"code        {record.get('code_version')}    git {git.get('commit') or '?'}"
+          f"{' (dirty)' if git.get('dirty') else ''}")
+    print(f"engine      {engine.get('kind', '?')}"
+          f"{', ' + str(engine['workers']) + ' workers' if 'workers' in engine else ''}"
+          f"    sessions {1 + len(env.get('resumes', [])) if env else 0}")
+    counts = store.counts()
+    print()
+    print(counts.to_string())
+    print_failures(store)
+    print_state(store, counts)
+
+
+def _env_or_empty(store) -> dict:
+    try:
+        return store.env()
+    except FileNotFoundError:
+        return {}
+
+
+def print_failures(store, limit: int = 5) -> None:
+    failures = store.failures()
+    if failures.empty:
+        return
+    print(f"\nfailed runs (first {min(limit, len(failures))} of {len(failures)}; "
+          f"details in {store.path}/failures/):")
+    for row in failures.head(limit).itertuples():
+        print(f"  {row.run_id}  {row.scenario} rep {row.rep}: {row.error}")
+
+
+def print_state(store, counts) -> None:
+    totals = counts.sum()
+    stale = len(store.stale_ids())
+    if stale:
+        print(f"\n{stale} finished runs are no longer in the plan (kept, not read)")
+    if totals["done"] == totals["planned"]:
+        print(f"\ncomplete: {totals['done']} of {totals['planned']} runs done")
+    else:
+        print(f"\nincomplete: {totals['done']} of {totals['planned']} runs done, "
+              f"{totals['failed']} failed, {totals['missing']} missing; continue with "
+              f"'corridor batch --resume --out {store.path}'")
+
+
+def format_table(rows: list[dict]) -> str:
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    lines = ["  ".join(f"{c:<{widths[c]}}" for c in columns)]
+    lines += ["  ".join(f"{r[c]!s:<{widths[c]}}" for c in columns) for r in rows]
+    return "\n".join(lines)
+
+
 def format_summary(summary: dict) -> str:
     width = max(len(k) for k in summary)
     lines = []
@@ -99,16 +260,26 @@ def format_summary(summary: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    args.command_line = shlex.join(["corridor", *argv])
     try:
-        args.handler(args)
-    except (ScenarioError, UserError) as exc:
+        status = args.handler(args)
+    except (ScenarioError, UserError, *analysis_errors()) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted; files already written are complete", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
+
+
+def analysis_errors() -> tuple[type[Exception], ...]:
+    """The analysis layer's user-mistake exceptions, imported lazily (Dask is slow to load)."""
+    from analysis.batch import BatchError
+    from analysis.store import StoreError
+
+    return (BatchError, StoreError)
 
 
 if __name__ == "__main__":

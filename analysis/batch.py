@@ -1,0 +1,335 @@
+"""Scenario batches: many seeded runs of several scenarios, on Dask, into a resumable store.
+
+The plan (which runs, with which seeds; `analysis.plan`) is fixed and written down before any
+run starts; engines (`analysis.engines`) only turn jobs into outcomes, and this process alone
+writes the store (`analysis.store`). So one plan gives the same files whether it runs serially,
+on a local Dask cluster or on a remote scheduler, and an interrupted batch is finished by
+running what is missing: a run is done when its files exist, each written to a temporary name
+and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tomli_w
+
+from analysis.engines import EngineSpec, Outcome, simulate_run, start_engine
+from analysis.plan import (
+    STORE_SCHEMA,
+    BatchError,
+    Job,
+    Plan,
+    code_version,
+    make_plan,
+    now_iso,
+    package_version,
+    plan_differences,
+)
+from analysis.store import BATCH_FILE, ENV_FILE, HISTORY, LOCK_FILE, MANIFEST_FILE, Store
+from model.run import atomic_write
+
+try:  # POSIX only; elsewhere a batch folder is simply not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+PACKAGES = ["corridor-risk", "mesa", "numpy", "pandas", "pyarrow", "pydantic", "networkx",
+            "scipy", "dask", "distributed", "duckdb"]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+__all__ = [
+    "STORE_SCHEMA",
+    "BatchError",
+    "BatchReport",
+    "BatchRequest",
+    "EngineSpec",
+    "run_batch",
+]
+
+
+# ------------------------------------------------------------------ provenance
+
+
+def git_state() -> dict:
+    """Commit and dirty flag of the project checkout (None outside a git checkout)."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True,
+                                  text=True, timeout=10, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain") if commit else None
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def environment(engine: dict) -> dict:
+    """What env.json records for one session: code, interpreter, packages, engine."""
+    return {
+        "time": now_iso(), "code_version": code_version(), "git": git_state(),
+        "python": platform.python_version(), "platform": platform.platform(),
+        "packages": {name: package_version(name) for name in PACKAGES}, "engine": engine,
+    }
+
+
+# -------------------------------------------------------------------- store
+
+
+@contextmanager
+def locked(folder: Path):
+    """Hold the batch folder for this process; the OS releases it even after a kill."""
+    with open(folder / LOCK_FILE, "a+") as fh:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BatchError(f"{folder} is in use by another 'corridor batch'; wait for it "
+                                 "to finish or stop it first") from None
+        yield
+
+
+def looks_empty(folder: Path) -> bool:
+    """True for a missing folder, or one holding only what an aborted start leaves behind."""
+    if not folder.exists():
+        return True
+    if not folder.is_dir():
+        return False
+    leftovers = {LOCK_FILE, MANIFEST_FILE}
+    return all(p.name in leftovers or p.name.endswith(".tmp") for p in folder.iterdir())
+
+
+def check_store(store: Store, plan: Plan, resume: bool, force: bool) -> str:
+    """Decide what to do with the folder: 'create', 'continue' or 'replan'; BatchError if none."""
+    where = store.path
+    if not store.is_batch():
+        if resume:
+            raise BatchError(f"nothing to resume: {where} holds no batch ({BATCH_FILE} missing)")
+        if not looks_empty(where):
+            raise BatchError(f"{where} is not empty and holds no batch; choose another --out")
+        return "create"
+    recorded = store.batch()
+    differences = plan_differences(plan, recorded)
+    if not resume:
+        detail = f" ({differences[0]})" if differences else ""
+        raise BatchError(f"{where} already holds a batch{detail}; add --resume to continue it, "
+                         "or choose another --out")
+    if differences and not force:
+        raise BatchError(f"{where} holds a different plan: {differences[0]}; add --force to "
+                         "re-plan it (finished runs still in the plan are kept)")
+    old_code = recorded.get("code_version")
+    if old_code != code_version() and not force:
+        raise BatchError(f"{where} was run with code {old_code}, this is {code_version()}; "
+                         "add --force to finish it with this code (env.json records each session)")
+    return "replan" if differences else "continue"
+
+
+def write_plan(store: Store, plan: Plan, command: str) -> None:
+    """manifest.parquet, then batch.toml (whose presence marks the folder as a batch)."""
+    store.path.mkdir(parents=True, exist_ok=True)
+    atomic_write(store.path / MANIFEST_FILE, lambda f: plan.manifest().to_parquet(f, index=False))
+    record = plan.record(store.name, command)
+    atomic_write(store.path / BATCH_FILE, lambda f: f.write(tomli_w.dumps(record).encode()))
+
+
+def archive_plan(store: Store) -> Path:
+    """Copy the current batch.toml and manifest into history/<time>/ before a re-plan."""
+    folder = store.path / HISTORY / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder.mkdir(parents=True)
+    for name in (BATCH_FILE, MANIFEST_FILE):
+        shutil.copy2(store.path / name, folder / name)
+    return folder
+
+
+def record_session(store: Store, engine: dict, action: str) -> None:
+    """env.json: the creating session at the top level, later ones appended to `resumes`."""
+    env = environment(engine)
+    if action != "create" and (store.path / ENV_FILE).exists():
+        first = store.env()
+        first.setdefault("resumes", []).append({**env, "replanned": action == "replan"})
+        env = first
+    else:
+        env["resumes"] = []
+    text = json.dumps(env, indent=2) + "\n"
+    atomic_write(store.path / ENV_FILE, lambda f: f.write(text.encode()))
+
+
+def write_outcome(store: Store, job: Job, outcome: Outcome) -> bool:
+    """Publish a run's files (series first, summary last: the summary marks it done)."""
+    if outcome.error is None and outcome.code_version != code_version():
+        outcome = Outcome(job.run_id, error=f"CodeMismatch: worker {outcome.where} runs code "
+                          f"{outcome.code_version}, the batch {code_version()}",
+                          where=outcome.where)
+    if outcome.error is not None:
+        write_failure(store, job, outcome)
+        return False
+    keys = {"run_id": job.run_id, "scenario": job.scenario, "rep": job.rep, "seed": job.seed}
+    outcomes = {k: (np.nan if v is None else v)  # undefined outcome: a null in Parquet
+                for k, v in outcome.summary.items() if k not in keys}
+    summary = pd.DataFrame([{**keys, **outcomes}])
+    series = outcome.series.reset_index(drop=True)
+    for column in ("rep", "scenario", "run_id"):
+        series.insert(0, column, keys[column])
+    for path, frame in ((store.series_path(job.scenario, job.run_id), series),
+                        (store.summary_path(job.scenario, job.run_id), summary)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda f, frame=frame: frame.to_parquet(f, index=False))
+    store.failure_path(job.run_id).unlink(missing_ok=True)
+    return True
+
+
+def write_failure(store: Store, job: Job, outcome: Outcome) -> None:
+    record = {**vars(job), "error": outcome.error,
+              "traceback": outcome.traceback, "where": outcome.where,
+              "code_version": outcome.code_version, "time": now_iso()}
+    path = store.failure_path(job.run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: f.write((json.dumps(record, indent=2) + "\n").encode()))
+
+
+# -------------------------------------------------------------------- batch
+
+
+@dataclass
+class BatchReport:
+    """What a batch session did, for the command line to print."""
+
+    store: Store
+    action: str
+    planned: int
+    done_before: int
+    ran: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    engine: dict = field(default_factory=dict)
+
+    @property
+    def done(self) -> int:
+        return self.done_before + self.ran - self.failed
+
+
+@dataclass
+class BatchRequest:
+    """A `corridor batch` command line, as the analysis layer sees it."""
+
+    files: list[Path]
+    reps: int | None
+    days: int | None = None
+    entropy: int | None = None
+    out: Path | None = None
+    resume: bool = False
+    force: bool = False
+    engine: EngineSpec = field(default_factory=EngineSpec)
+    command: str = "corridor batch"
+
+
+def default_out(root: Path = Path("runs")) -> Path:
+    return root / datetime.now().strftime("batch-%Y%m%d-%H%M%S")
+
+
+def fill_from_store(request: BatchRequest) -> BatchRequest:
+    """On --resume, what the command leaves out comes from the batch being resumed."""
+    if not request.resume:
+        return request
+    if request.out is None:
+        raise BatchError("--resume needs --out runs/NAME, the batch to continue")
+    store = Store(request.out)
+    if not store.is_batch():
+        raise BatchError(f"nothing to resume: {request.out} holds no batch ({BATCH_FILE} missing)")
+    recorded = store.batch()
+    return BatchRequest(
+        files=request.files or [Path(s["file"]) for s in recorded["scenarios"].values()],
+        reps=request.reps if request.reps is not None else recorded["reps"],
+        days=request.days if request.days is not None else recorded.get("days"),
+        entropy=request.entropy if request.entropy is not None else int(recorded["seed_entropy"]),
+        out=request.out, resume=True, force=request.force, engine=request.engine,
+        command=request.command)
+
+
+def run_batch(request: BatchRequest, progress: bool = True,
+              run_fn: Callable = simulate_run,
+              on_start: Callable[[BatchReport], None] | None = None) -> BatchReport:
+    """Plan, open the store, run what is missing, and report. `run_fn` is for tests."""
+    request = fill_from_store(request)
+    if request.reps is None:
+        raise BatchError("--reps is required for a new batch, e.g. --reps 10")
+    plan = make_plan(request.files, request.reps, request.days, request.entropy)
+    store = Store(request.out or default_out())
+    if store.path.exists() and not store.path.is_dir():
+        raise BatchError(f"{store.path} is a file; --out must name a folder")
+    created = not store.path.exists()
+    store.path.mkdir(parents=True, exist_ok=True)
+    try:
+        with locked(store.path):
+            action = check_store(store, plan, request.resume, request.force)
+            return _run_locked(store, plan, action, request, progress, run_fn, on_start)
+    except BaseException:
+        if created:
+            _remove_if_unused(store.path)
+        raise
+
+
+def _remove_if_unused(folder: Path) -> None:
+    """Take back a folder this session created but wrote nothing into (e.g. no scheduler)."""
+    if [p.name for p in folder.iterdir()] == [LOCK_FILE]:
+        (folder / LOCK_FILE).unlink()
+        folder.rmdir()
+
+
+def _run_locked(store, plan, action, request, progress, run_fn, on_start) -> BatchReport:
+    """The batch proper, under the folder's lock. The plan is written once the engine is up,
+    so an unreachable scheduler leaves no half-started batch behind."""
+    for leftover in store.temp_files():
+        leftover.unlink()  # a write a kill interrupted; the lock says no one else is writing
+    done = store.done_ids() if action != "create" else set()
+    todo = [job for job in plan.jobs if job.run_id not in done]
+    report = BatchReport(store, action, len(plan.jobs), len(plan.jobs) - len(todo))
+    if not todo:
+        _publish_plan(store, plan, action, request.command)
+        if on_start:
+            on_start(report)
+        return report
+    with start_engine(request.engine) as runner:
+        _publish_plan(store, plan, action, request.command)
+        report.engine = runner.description
+        record_session(store, runner.description, action)
+        if on_start:
+            on_start(report)
+        _consume(store, plan, todo, runner, run_fn, report, progress)
+    return report
+
+
+def _publish_plan(store: Store, plan: Plan, action: str, command: str) -> None:
+    if action == "replan":
+        archive_plan(store)
+    if action != "continue":
+        write_plan(store, plan, command)
+
+
+def _consume(store, plan, todo, runner, run_fn, report, progress) -> None:
+    from tqdm import tqdm
+
+    by_id = {job.run_id: job for job in todo}
+    start = time.perf_counter()
+    with tqdm(total=report.planned, initial=report.done_before, unit="run", desc=store.name,
+              disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
+        bar.set_postfix(failed=0)
+        for outcome in runner.outcomes(todo, plan.scenarios, run_fn):
+            report.ran += 1
+            report.failed += not write_outcome(store, by_id[outcome.run_id], outcome)
+            report.seconds = time.perf_counter() - start
+            bar.set_postfix(failed=report.failed, refresh=False)
+            bar.update(1)
