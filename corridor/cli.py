@@ -123,7 +123,8 @@ def command_run(args: argparse.Namespace) -> None:
     except OSError as exc:
         raise UserError(f"cannot write results to {out_dir}: {exc.strerror or exc}") from None
     print(format_summary(result.summary))
-    print(f"\nwritten to {out_dir}/ (summary.json, series.parquet, events.parquet)")
+    print(f"\nwritten to {out_dir}/ (summary.json, series.parquet, events.parquet, "
+          "places.parquet)")
 
 
 def command_describe(args: argparse.Namespace) -> None:
