@@ -31,8 +31,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
+# The main job: the shipped scenario library as a batch (RUN_REPS seeded replications each,
+# the same seeds in every scenario), then the HTML report and the headline comparison.
+RUN_REPS ?= 10
+HEADLINE := incidence_per_1000,victims_true_female,victims_identified_female,identification_rate,victims_protected,retrafficked,identified_deported,bypass_share,mean_smuggler_debt_usd,detentions
+
 run: setup
-	$(BIN)/corridor run scenarios/baseline_2018.toml --seed 1
+	@out=runs/library-$$(date +%Y%m%d-%H%M%S); \
+	$(BIN)/corridor batch scenarios/*.toml --reps $(RUN_REPS) --out $$out && \
+	$(BIN)/corridor report $$out && \
+	$(BIN)/corridor compare $$out --outcomes $(HEADLINE)
 
 test: setup
 	$(BIN)/python -m pytest -q

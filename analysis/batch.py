@@ -183,8 +183,14 @@ def write_outcome(store: Store, job: Job, outcome: Outcome) -> bool:
     series = outcome.series.reset_index(drop=True)
     for column in ("rep", "scenario", "run_id"):
         series.insert(0, column, keys[column])
-    for path, frame in ((store.series_path(job.scenario, job.run_id), series),
-                        (store.summary_path(job.scenario, job.run_id), summary)):
+    frames = [(store.series_path(job.scenario, job.run_id), series)]
+    if outcome.places is not None:
+        places = outcome.places.reset_index(drop=True)
+        for column in ("rep", "scenario", "run_id"):
+            places.insert(0, column, keys[column])
+        frames.append((store.places_path(job.scenario, job.run_id), places))
+    frames.append((store.summary_path(job.scenario, job.run_id), summary))
+    for path, frame in frames:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f, frame=frame: frame.to_parquet(f, index=False))
     store.failure_path(job.run_id).unlink(missing_ok=True)

@@ -39,6 +39,7 @@ class Outcome:
     run_id: str
     summary: dict | None = None
     series: pd.DataFrame | None = None
+    places: pd.DataFrame | None = None  # per-place totals, when the run function gives them
     error: str | None = None
     traceback: str | None = None
     code_version: str | None = None
@@ -59,7 +60,8 @@ def run_one(job: Job, params: Scenario, run_fn: Callable = simulate_run) -> Outc
         return Outcome(job.run_id, error=f"{type(exc).__name__}: {exc}",
                        traceback=traceback.format_exc(), code_version=code_version(), where=where)
     return Outcome(job.run_id, summary=dict(result.summary), series=result.series,
-                   code_version=code_version(), where=where)
+                   places=getattr(result, "places", None), code_version=code_version(),
+                   where=where)
 
 
 # ------------------------------------------------------------------ engines

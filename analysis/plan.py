@@ -12,6 +12,7 @@ shows up as new ids.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -192,8 +193,14 @@ def _short(value) -> str:
 
 
 @cache
+@functools.cache
 def code_version() -> str:
-    """A hash of the model's source and Mesa's version: what a run's results depend on."""
+    """A hash of the model's source and Mesa's version: what a run's results depend on.
+
+    Computed once per process, when first asked, so it names the code this process runs
+    even if files on disk are edited later (a worker started after an edit then disagrees
+    with the client, and its runs are refused rather than stored under the wrong version).
+    """
     import model
 
     root = Path(model.__file__).parent

@@ -9,6 +9,7 @@ module, so the layout is written down in one place:
       manifest.parquet                        one row per planned run, written before any run starts
       summaries/scenario=<name>/<run_id>.parquet   one row of outcomes per finished run
       series/scenario=<name>/<run_id>.parquet      the daily series of a finished run
+      places/scenario=<name>/<run_id>.parquet      per-place totals of a finished run
       failures/<run_id>.json                  error and traceback of a run that raised
 
 Status is derived from which files exist, never kept in a file of its own: a run is done when
@@ -32,6 +33,7 @@ ENV_FILE = "env.json"
 MANIFEST_FILE = "manifest.parquet"
 SUMMARIES = "summaries"
 SERIES = "series"
+PLACES = "places"
 FAILURES = "failures"
 HISTORY = "history"
 LOCK_FILE = ".lock"
@@ -68,6 +70,9 @@ class Store:
 
     def series_path(self, scenario: str, run_id: str) -> Path:
         return self.path / SERIES / f"scenario={scenario}" / f"{run_id}.parquet"
+
+    def places_path(self, scenario: str, run_id: str) -> Path:
+        return self.path / PLACES / f"scenario={scenario}" / f"{run_id}.parquet"
 
     def failure_path(self, run_id: str) -> Path:
         return self.path / FAILURES / f"{run_id}.json"
@@ -152,7 +157,7 @@ class Store:
         con = duckdb.connect()
         con.register("runs", self.status())
         con.execute(f"CREATE VIEW manifest AS SELECT * FROM read_parquet({_sql_path(self.path / MANIFEST_FILE)})")
-        for view, folder in (("summaries", SUMMARIES), ("series", SERIES)):
+        for view, folder in (("summaries", SUMMARIES), ("series", SERIES), ("places", PLACES)):
             con.execute(f"CREATE VIEW {view} AS {self._results_query(folder)}")
         con.register("failures", self.failures())
         return con
@@ -177,6 +182,11 @@ class Store:
     def series(self) -> pd.DataFrame:
         """One row per done run and day: run_id, scenario, rep, day, then the daily counts."""
         return self.query("SELECT * FROM series ORDER BY scenario, rep, day")
+
+    def places(self) -> pd.DataFrame:
+        """One row per done run and place: run_id, scenario, rep, place, name, passed,
+        recruited, identified (empty for batches run before places were stored)."""
+        return self.query("SELECT * FROM places ORDER BY scenario, rep")
 
     def failures(self) -> pd.DataFrame:
         """One row per failed run: run_id, scenario, rep, seed, error, traceback, ..."""

@@ -1,4 +1,4 @@
-"""`corridor run | batch | runs`: parse arguments, call the model or the analysis, print results.
+"""`corridor run | describe | batch | runs | compare | report | patterns`: parse arguments, call the model or the analysis, print results.
 
 User mistakes (a bad scenario file, a bad option) end with one line on stderr
 and exit status 2, never a traceback.
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     describe.set_defaults(handler=command_describe)
     add_batch_parser(commands)
     add_runs_parser(commands)
+    add_analysis_parsers(commands)
     return parser
 
 
@@ -104,6 +105,93 @@ def add_runs_parser(commands) -> None:
     show.add_argument("batch", help="a batch name under runs/, or its folder")
     show.add_argument("--root", type=Path, default=Path("runs"), help="default runs/")
     show.set_defaults(handler=command_runs_show)
+
+
+def add_analysis_parsers(commands) -> None:
+    compare = commands.add_parser(
+        "compare", help="each scenario against a baseline: CIs, paired differences, effects")
+    compare.add_argument("batch", help="a batch folder (runs/<name>) or name")
+    compare.add_argument("--baseline", help="scenario to compare against (default: the one "
+                         "named baseline*, else the first)")
+    compare.add_argument("--outcomes", help="comma-separated outcomes (default: the headline set)")
+    output = compare.add_mutually_exclusive_group()
+    output.add_argument("--csv", action="store_true", help="machine output: CSV on stdout")
+    output.add_argument("--json", action="store_true", help="machine output: JSON on stdout")
+    compare.set_defaults(handler=command_compare)
+
+    report = commands.add_parser("report", help="write a self-contained HTML report of a batch")
+    report.add_argument("batch", help="a batch folder (runs/<name>) or name")
+    report.add_argument("--out", type=Path, help="HTML file (default runs/<batch>/report.html)")
+    report.add_argument("--baseline", help="scenario to compare against")
+    report.set_defaults(handler=command_report)
+
+    patterns = commands.add_parser(
+        "patterns", help="hold a scenario's runs against real-world patterns")
+    patterns.add_argument("batch", help="a batch folder (runs/<name>) or name")
+    patterns.add_argument("--scenario", help="scenario to check (default: the baseline)")
+    patterns.add_argument("--file", type=Path, help="patterns file (default "
+                          "analysis/patterns.toml)")
+    patterns.set_defaults(handler=command_patterns)
+
+
+def _analysis_inputs(args: argparse.Namespace):
+    from analysis.compare import HEADLINE_OUTCOMES, default_baseline
+    from analysis.store import open_store
+
+    store = open_store(args.batch)
+    summaries = store.summaries()
+    if summaries.empty:
+        raise UserError(f"batch {store.path} has no finished runs yet")
+    scenarios = sorted(summaries["scenario"].unique())
+    baseline = getattr(args, "baseline", None) or default_baseline(scenarios)
+    requested = getattr(args, "outcomes", None)
+    outcomes = ([o.strip() for o in requested.split(",") if o.strip()] if requested else
+                [o for o in HEADLINE_OUTCOMES if o in summaries.columns])
+    return store, summaries, baseline, outcomes
+
+
+def command_compare(args: argparse.Namespace) -> None:
+    import json
+
+    from analysis.compare import adequacy_lines, compare, format_table, machine_records
+
+    store, summaries, baseline, outcomes = _analysis_inputs(args)
+    table = compare(summaries, baseline, outcomes)
+    if args.json:
+        print(json.dumps(machine_records(table), indent=1))
+        return
+    if args.csv:
+        import pandas as pd
+
+        pd.DataFrame(machine_records(table)).to_csv(sys.stdout, index=False)
+        return
+    print(f"batch {store.path}: {len(summaries)} runs; baseline {baseline}; paired by seed")
+    print(format_table(table))
+    print("\nreplications (95% CI half-width relative to the mean, worst scenario):")
+    print("\n".join(adequacy_lines(table)))
+
+
+def command_report(args: argparse.Namespace) -> None:
+    from analysis.report import build_report, load_batch, write_report
+
+    store, _, baseline, _ = _analysis_inputs(args)
+    out = args.out or store.path / "report.html"
+    html_text = build_report(load_batch(store), baseline)
+    try:
+        write_report(html_text, out)
+    except OSError as exc:
+        raise UserError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+    print(f"report written to {out}")
+
+
+def command_patterns(args: argparse.Namespace) -> None:
+    from analysis.patterns import DEFAULT_PATTERNS, evaluate, format_patterns, load_patterns
+
+    store, summaries, baseline, _ = _analysis_inputs(args)
+    scenario = args.scenario or baseline
+    table = evaluate(load_patterns(args.file or DEFAULT_PATTERNS), summaries, store.series(),
+                     scenario)
+    print(format_patterns(table, scenario))
 
 
 def command_run(args: argparse.Namespace) -> None:
@@ -278,9 +366,11 @@ def main(argv: list[str] | None = None) -> int:
 def analysis_errors() -> tuple[type[Exception], ...]:
     """The analysis layer's user-mistake exceptions, imported lazily (Dask is slow to load)."""
     from analysis.batch import BatchError
+    from analysis.compare import CompareError
+    from analysis.patterns import PatternError
     from analysis.store import StoreError
 
-    return (BatchError, StoreError)
+    return (BatchError, StoreError, CompareError, PatternError)
 
 
 if __name__ == "__main__":

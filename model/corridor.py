@@ -9,7 +9,7 @@ checked on the way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import islice
+from itertools import islice, pairwise
 
 import networkx as nx
 from mesa.discrete_space import Cell
@@ -114,7 +114,7 @@ def _turns_back(graph: nx.Graph, path: list[int]) -> bool:
 
 
 def _route(graph: nx.Graph, path: list[int], check: dict[int, float]) -> Route:
-    legs = [graph.edges[u, v] for u, v in zip(path, path[1:], strict=False)]
+    legs = [graph.edges[u, v] for u, v in pairwise(path)]
     chance_passed = 1.0
     for node in path[1:]:
         chance_passed *= 1.0 - check[node]

@@ -532,8 +532,8 @@ def describe_scenario(scenario: Scenario) -> str:
         detail = ", ".join(f"{k}={v}" for k, v in block.items()) if enabled else ""
         lines.append(f"  [{'on ' if enabled else 'off'}] {name:<28} {detail}")
     places, links = scenario.corridor.places, scenario.corridor.links
-    lines += ["", f"corridor     {len(places)} places, {len(links)} links "
-              f"({sum(link.route == 'bypass' for link in links)} bypass)"]
+    lines += ["", (f"corridor     {len(places)} places, {len(links)} links "
+              f"({sum(link.route == 'bypass' for link in links)} bypass)")]
     for place in places:
         extras = [f"{k}={v}" for k, v in place.model_dump(
             exclude={"id", "name", "kind", "lon", "lat"}).items() if v]

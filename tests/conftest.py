@@ -40,5 +40,5 @@ def make_variant(baseline_raw):
 
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CORRIDOR_BIN), *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([str(CORRIDOR_BIN), *args], cwd=cwd, capture_output=True, text=True, check=False,
                           timeout=600)

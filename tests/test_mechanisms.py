@@ -56,8 +56,8 @@ def test_gender_responsive_screening_raises_identification(baseline_raw):
             "victims_identified_female")
     off = pooled(baseline_raw, keys)
     on = pooled(baseline_raw, keys, **{"gender_responsive_screening.enabled": True})
-    rate = lambda t: t["victims_identified"] / t["victims_true"]  # noqa: E731
-    female = lambda t: t["victims_identified_female"] / t["victims_true_female"]  # noqa: E731
+    rate = lambda t: t["victims_identified"] / t["victims_true"]
+    female = lambda t: t["victims_identified_female"] / t["victims_true_female"]
     assert rate(on) > 1.5 * rate(off)
     assert female(on) > 1.5 * female(off)
 
@@ -67,7 +67,7 @@ def test_humanitarian_visas_lower_retrafficking(baseline_raw):
     without = pooled(baseline_raw, keys, **MANY_IDENTIFIED)
     with_visa = pooled(baseline_raw, keys, **MANY_IDENTIFIED, **{"humanitarian_visa.enabled": True})
     assert with_visa["tvrh_issued"] > 0 and without["tvrh_issued"] == 0
-    per_identified = lambda t: t["retrafficked_after_identification"] / t["victims_identified"]  # noqa: E731
+    per_identified = lambda t: t["retrafficked_after_identification"] / t["victims_identified"]
     assert per_identified(without) > 0.02
     assert per_identified(with_visa) < 0.5 * per_identified(without)
 
@@ -84,7 +84,7 @@ def test_border_tightening_raises_bypass_share_and_debt(baseline_raw):
 def test_more_shelter_beds_fewer_identified_victims_deported(baseline_raw):
     keys = ("identified_deported", "victims_identified", "victims_protected")
     places = baseline_raw["corridor"]["places"]
-    def beds(n):  # noqa: E306
+    def beds(n):
         return [dict(p, shelter_beds=n) if p["kind"] == "hub" else p for p in places]
     few = pooled(baseline_raw, keys, **MANY_IDENTIFIED, **{"corridor.places": beds(0)})
     many = pooled(baseline_raw, keys, **MANY_IDENTIFIED, **{"corridor.places": beds(3000)})

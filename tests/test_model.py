@@ -18,7 +18,7 @@ STATE_COLUMNS = [s.value for s in State]
 
 
 def test_same_seed_same_results(make_variant):
-    params = make_variant(**{"days": 40})
+    params = make_variant(days=40)
     first, second = simulate(params, seed=11), simulate(params, seed=11)
     assert first.summary == second.summary
     pd.testing.assert_frame_equal(first.series, second.series)
@@ -26,13 +26,13 @@ def test_same_seed_same_results(make_variant):
 
 
 def test_different_seeds_differ(make_variant):
-    params = make_variant(**{"days": 20})
+    params = make_variant(days=20)
     assert simulate(params, seed=1).summary["arrivals"] != simulate(params, seed=2).summary[
         "arrivals"]
 
 
 def test_every_arrival_is_in_exactly_one_state_every_day(make_variant):
-    result = simulate(make_variant(**{"days": 90}), seed=5)
+    result = simulate(make_variant(days=90), seed=5)
     series = result.series
     assert (series[STATE_COLUMNS].sum(axis=1) == series["arrivals"]).all()
     for state in STATE_COLUMNS:
@@ -75,7 +75,7 @@ def test_hub_wait_grows_when_capacity_falls(make_variant):
 def test_scenarios_with_the_same_seed_share_their_arrivals(make_variant):
     a = simulate(make_variant(**{"days": 30, "hub.asylum_capacity_per_day": 10}), seed=8)
     b = simulate(make_variant(**{"days": 30, "movement.detection_aversion": 5.0}), seed=8)
-    arrived = lambda r: r.events[r.events["from_state"].isna()][["day", "person"]]  # noqa: E731
+    arrived = lambda r: r.events[r.events["from_state"].isna()][["day", "person"]]
     pd.testing.assert_frame_equal(arrived(a).reset_index(drop=True),
                                   arrived(b).reset_index(drop=True))
 

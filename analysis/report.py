@@ -1,0 +1,191 @@
+"""The batch report: one self-contained HTML file with embedded figures and tables.
+
+Everything a reader needs to tell, with uncertainty, which scenario protects more
+women and girls: the corridor map, daily series with confidence bands, a forest plot
+of paired differences, the victim funnel, the comparison table, the patterns table,
+and where the numbers came from. Every name that comes from a file is escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from analysis import plots
+from analysis.compare import HEADLINE_OUTCOMES, compare, default_baseline
+from analysis.patterns import DEFAULT_PATTERNS, evaluate, load_patterns
+from analysis.store import Store
+
+CAVEAT = ("The model is synthetic: its people are invented and its parameters partly assumed "
+          "(docs/ODD.md gives each one's provenance). Its figures compare scenarios run on the "
+          "same simulated people; they are not forecasts or estimates of real numbers of victims.")
+
+
+@dataclass
+class BatchData:
+    """What the report reads from a batch store."""
+
+    name: str
+    summaries: pd.DataFrame
+    series: pd.DataFrame
+    places: pd.DataFrame
+    plan: dict
+    env: dict
+
+    @property
+    def scenarios(self) -> list[str]:
+        return sorted(self.summaries["scenario"].unique())
+
+
+def load_batch(store: Store) -> BatchData:
+    return BatchData(name=store.name, summaries=store.summaries(), series=store.series(),
+                     places=store.places(), plan=store.batch(), env=store.env())
+
+
+def build_report(data: BatchData, baseline: str | None = None,
+                 outcomes: list[str] | None = None,
+                 patterns_file: Path = DEFAULT_PATTERNS) -> str:
+    """The whole HTML document as a string."""
+    baseline = baseline or default_baseline(data.scenarios)
+    outcomes = outcomes or [o for o in HEADLINE_OUTCOMES if o in data.summaries.columns]
+    table = compare(data.summaries, baseline, outcomes)
+    order = [baseline] + [s for s in data.scenarios if s != baseline]
+    pattern_table = evaluate(load_patterns(patterns_file), data.summaries, data.series, baseline)
+    sections = [
+        _section("Corridor map", _map_figures(data, order),
+                 "Link width: people passing (mean per run). Circles: where victims were "
+                 "recruited; diamonds: where they were identified."),
+        _section("Daily series", [_figure(plots.series_bands(data.series, order),
+                                          "Daily series with 95% confidence bands")]),
+        _section("Differences from the baseline",
+                 [_figure(plots.forest_plot(table, baseline), "Forest plot of paired differences")],
+                 f"Each scenario minus {html.escape(baseline)}, run by run with the same seeds; "
+                 "95% confidence intervals."),
+        _section("Victim funnel", [_figure(plots.victim_funnel(data.summaries, order),
+                                           "Victim funnel by sex and age")],
+                 "True victims (all, identified or not), victims identified, victims "
+                 "protected; mean per run."),
+        _section("Comparison table", [_comparison_html(table)],
+                 "Mean and 95% CI per scenario; paired difference from the baseline with its "
+                 "CI; paired Cohen's d (d_z); Vargha-Delaney A12 (0.5 = no difference; 0.56 "
+                 "small, 0.64 medium, 0.71 large); p-values Holm-adjusted over all contrasts."),
+        _section("Patterns", [_patterns_html(pattern_table)],
+                 f"Real-world patterns held against {html.escape(baseline)}."),
+    ]
+    return _page(data, baseline, sections)
+
+
+def _map_figures(data: BatchData, order: list[str]) -> list[str]:
+    figures = []
+    for scenario in order:
+        entry = data.plan.get("scenarios", {}).get(scenario, {})
+        corridor = entry.get("resolved", {}).get("corridor")
+        if not corridor:
+            continue
+        columns = ["place", "passed", "recruited", "identified"]
+        if "place" in data.places.columns:
+            per_place = data.places[data.places["scenario"] == scenario]
+            means = per_place.groupby("place")[columns[1:]].mean().reset_index()
+        else:  # a batch stored before places were recorded: draw the corridor only
+            means = pd.DataFrame(columns=columns)
+        fig = plots.corridor_map(corridor["places"], corridor["links"], means, scenario)
+        figures.append(_figure(fig, f"Corridor map, {scenario}"))
+    return figures or ["<p>No corridor recorded in this batch's plan.</p>"]
+
+
+def _figure(fig: plt.Figure, alt: str) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    return (f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
+            f"<figcaption>{html.escape(alt)}</figcaption></figure>")
+
+
+def _section(title: str, parts: list[str], intro: str = "") -> str:
+    lead = f"<p>{intro}</p>" if intro else ""
+    return f"<section><h2>{html.escape(title)}</h2>{lead}{''.join(parts)}</section>"
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "&ndash;"
+    if isinstance(value, float):
+        return f"{value:,.{digits}g}"
+    return html.escape(str(value))
+
+
+def _comparison_html(table: pd.DataFrame) -> str:
+    head = ("<tr><th>outcome</th><th>scenario</th><th>n</th><th>mean</th><th>95% CI</th>"
+            "<th>difference</th><th>95% CI</th><th>d_z</th><th>A12</th><th>p (Holm)</th></tr>")
+    rows = []
+    for _, r in table.iterrows():
+        rows.append(
+            f"<tr><td>{html.escape(r['outcome'])}</td><td>{html.escape(r['scenario'])}</td>"
+            f"<td>{r['n']}</td><td>{_fmt(r['mean'])}</td>"
+            f"<td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td><td>{_fmt(r['diff'])}</td>"
+            f"<td>[{_fmt(r['diff_ci_low'])}, {_fmt(r['diff_ci_high'])}]</td>"
+            f"<td>{_fmt(r['d_z'])}</td><td>{_fmt(r['a12'], 2)}</td><td>{_fmt(r['p_holm'], 2)}</td></tr>")
+    return f'<table class="comparison">{head}{"".join(rows)}</table>'
+
+
+def _patterns_html(table: pd.DataFrame) -> str:
+    head = ("<tr><th>pattern</th><th>measure</th><th>target</th><th>model (95% CI)</th>"
+            "<th>reproduced</th><th>source</th></tr>")
+    rows = []
+    for _, r in table.iterrows():
+        value = f"{_fmt(r['mean'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+        verdict = "yes" if r["reproduced"] else "no"
+        rows.append(f"<tr><td>{html.escape(r['pattern'])}</td><td>{html.escape(r['measure'])}"
+                    f"</td><td>{html.escape(r['target'])}</td><td>{value}</td>"
+                    f"<td class=\"{verdict}\">{verdict} {html.escape(r['note'])}</td>"
+                    f"<td>{html.escape(r['source'])}</td></tr>")
+    return f'<table class="patterns">{head}{"".join(rows)}</table>'
+
+
+def _page(data: BatchData, baseline: str, sections: list[str]) -> str:
+    plan, env = data.plan, data.env
+    git = env.get("git", {})
+    reps = plan.get("reps", data.summaries.groupby("scenario").size().max())
+    files = {name: entry.get("file", "?") for name, entry in plan.get("scenarios", {}).items()}
+    footer = (
+        f"<p>Batch <code>{html.escape(data.name)}</code>; git commit "
+        f"<code>{html.escape(str(git.get('commit', 'unknown')))}</code>"
+        f"{' (uncommitted changes)' if git.get('dirty') else ''}; {html.escape(str(reps))} "
+        f"replications per scenario; seed entropy <code>{html.escape(str(plan.get('seed_entropy', '?')))}"
+        f"</code>; days {html.escape(str(plan.get('days', '?')))}.</p>"
+        f"<p>Scenario files: {html.escape(', '.join(f'{k}: {v}' for k, v in files.items()) or ', '.join(data.scenarios))}"
+        f".</p><p>Report written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p>")
+    title = f"Corridor trafficking-risk report: {data.name}"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; }}
+td:first-child, td:nth-child(2), th {{ text-align: left; }}
+td.yes {{ color: #0072B2; font-weight: bold; }} td.no {{ color: #D55E00; font-weight: bold; }}
+figure img {{ max-width: 100%; }} .caveat {{ background: #fff6e0; padding: 0.8em; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>Scenarios: {html.escape(', '.join(data.scenarios))}; baseline: {html.escape(baseline)}.</p>
+<p class="caveat"><strong>Caveat.</strong> {html.escape(CAVEAT)}</p>
+{''.join(sections)}
+<footer><h2>Provenance</h2>{footer}</footer>
+</body></html>
+"""
+
+
+def write_report(html_text: str, out: Path) -> Path:
+    from model.run import atomic_write
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(out, lambda f: f.write(html_text.encode()))
