@@ -123,13 +123,15 @@ def replications_needed(values, relative_half_width: float = 0.10,
         return float(len(values))
     if mean == 0:
         return math.inf
-    n = 2
-    while n < 1_000_000:
-        if stats.t.ppf(0.5 + confidence / 2, n - 1) * spread / math.sqrt(n) <= (
-                relative_half_width * mean):
-            return float(n)
+    # The normal-quantile answer is a lower bound (t > z); step up from it with t.
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    n = max(2, math.ceil((z * spread / (relative_half_width * mean)) ** 2))
+    if n > 1_000_000:
+        return math.inf
+    while stats.t.ppf(0.5 + confidence / 2, n - 1) * spread / math.sqrt(n) > (
+            relative_half_width * mean):
         n += 1
-    return math.inf
+    return float(n)
 
 
 def relative_half_width(values, confidence: float = CONFIDENCE) -> float:
