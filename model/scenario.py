@@ -251,7 +251,7 @@ class GenderResponsiveScreening(Intervention):
 
 
 class CrossSectorTraining(Intervention):
-    """Training of INM, COMAR, inspectors, SRE and prosecutors."""
+    """Cross-sector training: modelled for the officials who screen (INM, inspectors, FEVIMTRA)."""
 
     coverage: float = Field(ge=0, le=1, description="share of officials trained")
     sensitivity_gain: float = Field(ge=0, le=1)
