@@ -36,7 +36,6 @@ from analysis.plan import (
     make_plan,
     now_iso,
     package_version,
-    plan_differences,
 )
 from analysis.store import BATCH_FILE, ENV_FILE, HISTORY, LOCK_FILE, MANIFEST_FILE, Store
 from model.run import atomic_write
@@ -47,7 +46,7 @@ except ImportError:  # pragma: no cover
     fcntl = None
 
 PACKAGES = ["corridor-risk", "mesa", "numpy", "pandas", "pyarrow", "pydantic", "networkx",
-            "scipy", "dask", "distributed", "duckdb"]
+            "scipy", "dask", "distributed", "duckdb", "salib"]
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 __all__ = [
     "STORE_SCHEMA",
@@ -56,6 +55,7 @@ __all__ = [
     "BatchRequest",
     "EngineSpec",
     "run_batch",
+    "run_plan",
 ]
 
 
@@ -122,7 +122,7 @@ def check_store(store: Store, plan: Plan, resume: bool, force: bool) -> str:
             raise BatchError(f"{where} is not empty and holds no batch; choose another --out")
         return "create"
     recorded = store.batch()
-    differences = plan_differences(plan, recorded)
+    differences = plan.differences(recorded)
     if not resume:
         detail = f" ({differences[0]})" if differences else ""
         raise BatchError(f"{where} already holds a batch{detail}; add --resume to continue it, "
@@ -273,7 +273,16 @@ def run_batch(request: BatchRequest, progress: bool = True,
     if request.reps is None:
         raise BatchError("--reps is required for a new batch, e.g. --reps 10")
     plan = make_plan(request.files, request.reps, request.days, request.entropy)
-    store = Store(request.out or default_out())
+    return run_plan(plan, request, request.out or default_out(), progress, run_fn, on_start)
+
+
+def run_plan(plan, request: BatchRequest, out: Path, progress: bool = True,
+             run_fn: Callable = simulate_run,
+             on_start: Callable[[BatchReport], None] | None = None) -> BatchReport:
+    """Run a ready plan into the store at `out` (a batch's, or a sweep's from analysis.sweep):
+    lock, check, create or continue, run what is missing. `request` gives resume, force,
+    engine and command."""
+    store = Store(out)
     if store.path.exists() and not store.path.is_dir():
         raise BatchError(f"{store.path} is a file; --out must name a folder")
     created = not store.path.exists()

@@ -92,7 +92,7 @@ class SerialRunner:
 
     def outcomes(self, jobs, scenarios, run_fn) -> Iterator[Outcome]:
         for job in jobs:
-            yield run_one(job, scenarios[job.scenario], run_fn)
+            yield run_one(job, scenarios[job.params_key], run_fn)
 
 
 class DaskRunner:
@@ -111,7 +111,7 @@ class DaskRunner:
         def submit(job: Job) -> None:
             key = f"run-{job.run_id}"
             in_flight[key] = job
-            queue.add(self.client.submit(run_one, job, scenarios[job.scenario], run_fn,
+            queue.add(self.client.submit(run_one, job, scenarios[job.params_key], run_fn,
                                          key=key, retries=RETRIES))
 
         for job in islice(pending, self.window):

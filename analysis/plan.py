@@ -47,6 +47,12 @@ class Job:
     days: int
     scenario_file: str
 
+    @property
+    def params_key(self):
+        """Which entry of the plan's parameter mapping this run uses: its scenario's name
+        (a sweep's jobs override this with their design index)."""
+        return self.scenario
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -64,6 +70,10 @@ class Plan:
 
     def manifest(self) -> pd.DataFrame:
         return pd.DataFrame([vars(job) for job in self.jobs])
+
+    def differences(self, recorded: dict) -> list[str]:
+        """What differs from a recorded batch.toml (a sweep plan answers this its own way)."""
+        return plan_differences(self, recorded)
 
     def record(self, name: str, command: str) -> dict:
         """The content of batch.toml."""

@@ -1,4 +1,4 @@
-"""`corridor run | describe | batch | runs | compare | report | patterns`: parse arguments, call the model or the analysis, print results.
+"""`corridor run | describe | batch | sweep | runs | compare | report | patterns`: parse arguments, call the model or the analysis, print results.
 
 User mistakes (a bad scenario file, a bad option) end with one line on stderr
 and exit status 2, never a traceback.
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("scenario", type=Path, help="scenario file")
     describe.set_defaults(handler=command_describe)
     add_batch_parser(commands)
+    add_sweep_parser(commands)
     add_runs_parser(commands)
     add_analysis_parsers(commands)
     return parser
@@ -93,6 +94,60 @@ def add_batch_parser(commands) -> None:
                        help="serve the Dask dashboard of the local cluster on :8787")
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
     batch.set_defaults(handler=command_batch)
+
+
+def add_sweep_parser(commands) -> None:
+    sweep = commands.add_parser(
+        "sweep", help="Morris or Sobol' sensitivity sweep of a sweep file, then its indices",
+        description="Run a sweep file's design (scenarios/sweeps/*.toml) on the batch engine "
+        "into a store, then analyse it with SALib: indices.csv, figures, a summary.")
+    sweep.add_argument("sweep", type=Path, metavar="SWEEPFILE",
+                       help="sweep file; with --analyse-only the sweep's folder runs/<sweep>")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=seed_int,
+                       help="local worker processes (default: one per core; 0 = serial, no Dask)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="use an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    sweep.add_argument("--out", type=Path, help="sweep folder (default runs/<sweep>-<date-time>)")
+    sweep.add_argument("--resume", action="store_true", help="run only what is missing in --out")
+    sweep.add_argument("--force", action="store_true",
+                       help="with --resume: accept a changed sweep file or code")
+    sweep.add_argument("--seed-entropy", type=seed_int, metavar="E",
+                       help="entropy of the design and replicate seeds (default: the sweep "
+                       "file's seed_entropy, else fresh; recorded)")
+    sweep.add_argument("--analyse-only", action="store_true",
+                       help="re-analyse a finished sweep folder instead of running")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(handler=command_sweep)
+
+
+def command_sweep(args: argparse.Namespace) -> int:
+    from analysis.batch import EngineSpec
+    from analysis.sweep import SweepRequest, analyse, open_sweep, run_sweep
+
+    if args.analyse_only:
+        if args.resume or args.force or args.out or args.seed_entropy is not None:
+            raise UserError("--analyse-only takes only the sweep folder, e.g. "
+                            "corridor sweep --analyse-only runs/morris_baseline-20261128-101500")
+        store = open_sweep(args.sweep)
+    else:
+        if args.force and not args.resume:
+            raise UserError("--force only applies with --resume")
+        request = SweepRequest(
+            file=args.sweep, out=args.out, resume=args.resume, force=args.force,
+            entropy=args.seed_entropy, command=args.command_line,
+            engine=EngineSpec(workers=args.workers, scheduler=args.scheduler))
+        report = run_sweep(request, progress=not args.quiet, on_start=print_batch_start)
+        print(format_batch_end(report).replace("corridor batch --resume --out",
+                                               f"corridor sweep {args.sweep} --resume --out"))
+        if report.failed:
+            return 1
+        store = report.store
+    result = analyse(store)
+    print(result.summary, end="")
+    print(f"wrote {', '.join(str(p.relative_to(store.path)) for p in result.files)} "
+          f"in {store.path}")
+    return 0
 
 
 def add_runs_parser(commands) -> None:
@@ -369,8 +424,9 @@ def analysis_errors() -> tuple[type[Exception], ...]:
     from analysis.compare import CompareError
     from analysis.patterns import PatternError
     from analysis.store import StoreError
+    from analysis.sweep import SweepError
 
-    return (BatchError, StoreError, CompareError, PatternError)
+    return (BatchError, StoreError, CompareError, PatternError, SweepError)
 
 
 if __name__ == "__main__":

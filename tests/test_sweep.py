@@ -1,0 +1,281 @@
+"""Sensitivity sweeps: sweep file -> engine -> store -> SALib -> indices.csv, checked against
+functions whose indices are known exactly, plus one tiny corridor sweep for the model path.
+
+Kept well under three minutes on two cores: the analytic sweeps run serially (a few
+thousand cheap calls), Dask starts once, and the corridor sweep has six 10-day runs.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analysis.batch import EngineSpec
+from analysis.store import Store
+from analysis.sweep import SweepRequest, analyse, load_sweep, run_sweep
+from analysis.testfunctions import (
+    ISHIGAMI_S1,
+    ISHIGAMI_S2_13,
+    ISHIGAMI_ST,
+    LINEAR_COEFFICIENTS,
+    ishigami,
+)
+from tests.conftest import BASELINE, ROOT, run_cli
+
+ENTROPY = 20240601
+PI = math.pi
+ISHIGAMI_N = 256
+
+ISHIGAMI_FILE = f"""
+[sweep]
+method = "sobol"
+n = {ISHIGAMI_N}
+second_order = true
+replications = 1
+outputs = ["y"]
+target = "analysis.testfunctions:ishigami"
+
+[parameters]
+x1 = {{ low = {-PI!r}, high = {PI!r} }}
+x2 = {{ low = {-PI!r}, high = {PI!r} }}
+x3 = {{ low = {-PI!r}, high = {PI!r} }}
+"""
+
+# x3 spans 2 units: Morris's elementary effects are in units of the range, so mu* = 2 x 1.
+LINEAR_FILE = """
+[sweep]
+method = "morris"
+n = 10
+levels = 4
+replications = 2
+outputs = ["y", "y_abs"]
+target = "analysis.testfunctions:linear"
+
+[parameters]
+x1 = { low = 0, high = 1 }
+x2 = { low = 0, high = 1 }
+x3 = { low = -1, high = 1 }
+x4 = { low = 0, high = 1 }
+"""
+LINEAR_RANGES = {"x1": 1.0, "x2": 1.0, "x3": 2.0, "x4": 1.0}
+
+
+def sweep(file: Path, out: Path, workers: int = 0, entropy: int = ENTROPY) -> Store:
+    request = SweepRequest(file=file, out=out, entropy=entropy,
+                           engine=EngineSpec(workers=workers))
+    report = run_sweep(request, progress=False)
+    assert report.failed == 0
+    return report.store
+
+
+def indices_of(store: Store) -> pd.DataFrame:
+    return pd.read_csv(store.path / "indices.csv")
+
+
+@pytest.fixture(scope="module")
+def ishigami_store(tmp_path_factory) -> Store:
+    folder = tmp_path_factory.mktemp("ishigami")
+    (folder / "ishigami.toml").write_text(ISHIGAMI_FILE)
+    store = sweep(folder / "ishigami.toml", folder / "run")
+    analyse(store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def linear_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("linear") / "linear.toml"
+    path.write_text(LINEAR_FILE)
+    return path
+
+
+# ------------------------------------------------------------------ analytic functions
+
+
+def test_ishigami_sobol_indices_match_the_exact_values(ishigami_store):
+    table = indices_of(ishigami_store).set_index("parameter")
+    assert list(pd.read_csv(ishigami_store.path / "indices.csv").columns) == [
+        "method", "output", "parameter", "S1", "S1_conf", "ST", "ST_conf"]
+    for name in ("x1", "x2", "x3"):
+        row = table.loc[name]
+        # Tolerance from the bootstrap CI (twice the 95% half-width, never below 0.02).
+        assert abs(row.S1 - ISHIGAMI_S1[name]) <= max(2 * row.S1_conf, 0.02), name
+        assert abs(row.ST - ISHIGAMI_ST[name]) <= max(2 * row.ST_conf, 0.02), name
+    s2 = pd.read_csv(ishigami_store.path / "indices_s2.csv")
+    s2 = s2.set_index(["parameter_1", "parameter_2"])
+    assert abs(s2.loc[("x1", "x3"), "S2"] - ISHIGAMI_S2_13) <= 2 * s2.loc[("x1", "x3"), "S2_conf"]
+    for pair in (("x1", "x2"), ("x2", "x3")):
+        assert abs(s2.loc[pair, "S2"]) <= 2 * s2.loc[pair, "S2_conf"]
+
+
+def test_ishigami_agrees_with_scipy_on_the_stored_outputs(ishigami_store):
+    """SciPy's estimator on the same stored outputs: an independent implementation."""
+    manifest = ishigami_store.manifest().sort_values("design_index")
+    y = manifest.merge(ishigami_store.summaries()[["run_id", "y"]], on="run_id")["y"].to_numpy()
+    d, block = 3, 2 * 3 + 2  # Saltelli rows per base sample with second order: A, AB_i, BA_i, B
+    f_a, f_b = y[0::block][None, :], y[block - 1::block][None, :]
+    f_ab = np.stack([y[1 + i::block] for i in range(d)])[:, None, :]
+    result = stats.sobol_indices(func={"f_A": f_a, "f_B": f_b, "f_AB": f_ab}, n=ISHIGAMI_N)
+    table = indices_of(ishigami_store).set_index("parameter")
+    np.testing.assert_allclose(np.ravel(result.first_order), table["S1"].to_numpy(), atol=0.03)
+    np.testing.assert_allclose(np.ravel(result.total_order), table["ST"].to_numpy(), atol=0.03)
+    # and the design really is Ishigami: the stored outputs are f(stored inputs)
+    row = manifest.iloc[5]
+    assert y[5] == pytest.approx(ishigami(row.x1, row.x2, row.x3)["y"])
+
+
+def test_convergence_table_and_figures(ishigami_store):
+    conv = pd.read_csv(ishigami_store.path / "convergence.csv")
+    assert sorted(conv["n"].unique()) == [16, 32, 64, 128, 256]
+    final = conv[conv["n"] == ISHIGAMI_N].set_index("parameter")
+    pd.testing.assert_series_equal(final["ST"], indices_of(ishigami_store).set_index(
+        "parameter")["ST"], check_names=False)
+    figures = ishigami_store.path / "figures"
+    assert (figures / "sobol_y.png").stat().st_size > 1000
+    assert (figures / "sobol_convergence_y.png").stat().st_size > 1000
+    assert "x1" in (ishigami_store.path / "summary.txt").read_text()
+
+
+def test_completion_order_does_not_change_the_indices(ishigami_store, monkeypatch):
+    """Summaries arriving in any order (as from Dask) give the same indices: the analysis
+    orders by design_index."""
+    before = indices_of(ishigami_store)
+    query = Store.query
+
+    def shuffled(self, sql):
+        frame = query(self, sql)
+        return frame.sample(frac=1, random_state=7).reset_index(drop=True)
+
+    monkeypatch.setattr(Store, "query", shuffled)
+    again = analyse(ishigami_store, figures=False).indices
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), before)
+
+
+def test_linear_morris_mu_star_is_exact_and_dask_matches_serial(linear_file, tmp_path):
+    serial = sweep(linear_file, tmp_path / "serial")
+    table = analyse(serial, figures=False).indices
+    y = table[table["output"] == "y"].set_index("parameter")
+    for name, coefficient in LINEAR_COEFFICIENTS.items():
+        exact = abs(coefficient) * LINEAR_RANGES[name]
+        assert y.loc[name, "mu_star"] == pytest.approx(exact, abs=1e-9)
+        assert y.loc[name, "mu"] == pytest.approx(coefficient * LINEAR_RANGES[name], abs=1e-9)
+        assert y.loc[name, "sigma"] == pytest.approx(0, abs=1e-9)
+    assert list(table.columns) == ["method", "output", "parameter", "mu", "mu_star",
+                                   "mu_star_conf", "sigma"]
+    assert (serial.path / "figures" / "morris_y.png").exists() is False  # figures=False
+    # two Dask workers finish runs in another order; the indices are the same
+    parallel = sweep(linear_file, tmp_path / "dask", workers=2)
+    analyse(parallel)
+    pd.testing.assert_frame_equal(indices_of(parallel), table)
+    assert (parallel.path / "figures" / "morris_y.png").stat().st_size > 1000
+    manifest = parallel.manifest()
+    assert {"design_index", "x1", "x2", "x3", "x4"} <= set(manifest.columns)
+    assert len(manifest) == 10 * 5 * 2  # trajectories x (D + 1) x replications
+
+
+def test_same_sweep_and_entropy_reproduce_the_indices(linear_file, tmp_path):
+    first = analyse(sweep(linear_file, tmp_path / "a"), figures=False).indices
+    second = analyse(sweep(linear_file, tmp_path / "b"), figures=False).indices
+    pd.testing.assert_frame_equal(first, second)
+    other = sweep(linear_file, tmp_path / "c", entropy=ENTROPY + 1)
+    assert not other.manifest()["x1"].equals(Store(tmp_path / "a").manifest()["x1"])
+
+
+def test_resume_runs_only_what_is_missing(linear_file, tmp_path):
+    store = sweep(linear_file, tmp_path / "s")
+    victims = sorted((store.path / "summaries").rglob("*.parquet"))[:7]
+    for path in victims:
+        path.unlink()
+    report = run_sweep(SweepRequest(file=None, out=store.path, resume=True,
+                                    engine=EngineSpec(workers=0)), progress=False)
+    assert (report.ran, report.failed) == (7, 0)
+
+
+# ------------------------------------------------------------------ the corridor model
+
+
+def test_tiny_corridor_sweep_runs_the_model(tmp_path):
+    scenarios = tmp_path / "scenarios"
+    (scenarios / "sweeps").mkdir(parents=True)
+    shutil.copy(BASELINE, scenarios / BASELINE.name)
+    (scenarios / "tiny.toml").write_text(
+        f'extends = "{BASELINE.name}"\ndays = 10\n\n[arrivals]\ndaily_rate = 20\n')
+    (scenarios / "sweeps" / "tiny_morris.toml").write_text("""
+[sweep]
+method = "morris"
+n = 2
+levels = 4
+replications = 1
+days = 10
+outputs = ["bypass_share", "mean_wait_days_hub", "identification_rate"]
+base = "../tiny.toml"
+
+[parameters]
+"movement.detection_aversion" = { low = 0.2, high = 3.0 }
+"hub.give_up_per_day" = { low = 0.0, high = 0.1 }
+""")
+    result = run_cli("sweep", str(scenarios / "sweeps" / "tiny_morris.toml"), "--workers", "0",
+                     "--out", str(tmp_path / "run"), "--quiet", "--seed-entropy", "5")
+    assert result.returncode == 0, result.stderr
+    store = Store(tmp_path / "run")
+    manifest = store.manifest()
+    assert len(manifest) == 2 * 3 and set(manifest["days"]) == {10}
+    table = indices_of(store)
+    assert set(table["parameter"]) == {"movement.detection_aversion", "hub.give_up_per_day"}
+    assert set(table["method"]) == {"morris"}
+    assert "movement.detection_aversion" in result.stdout
+    # re-analysis of the finished store gives the same file
+    again = run_cli("sweep", "--analyse-only", str(tmp_path / "run"))
+    assert again.returncode == 0, again.stderr
+    pd.testing.assert_frame_equal(indices_of(store), table)
+
+
+def test_shipped_sweep_files_are_valid():
+    morris, base = load_sweep(ROOT / "scenarios" / "sweeps" / "morris_baseline.toml")
+    assert morris.method == "morris" and 10 <= len(morris.parameters) <= 20
+    sobol, base = load_sweep(ROOT / "scenarios" / "sweeps" / "sobol_ffp.toml")
+    assert sobol.method == "sobol" and base.name == "ffp_2020"
+    assert set(sobol.names) <= set(morris.names)
+
+
+# ------------------------------------------------------------------ mistakes
+
+
+def _bad(tmp_path: Path, sweep_table: str, parameters: str) -> Path:
+    scenarios = tmp_path / "scenarios"
+    (scenarios / "sweeps").mkdir(parents=True, exist_ok=True)
+    shutil.copy(BASELINE, scenarios / BASELINE.name)
+    path = scenarios / "sweeps" / "bad.toml"
+    path.write_text(f"[sweep]\n{sweep_table}\n\n[parameters]\n{parameters}\n")
+    return path
+
+
+GOOD_SWEEP = 'method = "morris"\nn = 4\noutputs = ["incidence_per_1000"]\nbase = "../baseline_2018.toml"'
+GOOD_PARAM = '"traffickers.offer_success" = { low = 0.001, high = 0.004 }'
+
+
+@pytest.mark.parametrize("sweep_table, parameters, expected", [
+    (GOOD_SWEEP, '"traffickers.offer_sucess" = { low = 0.001, high = 0.004 }',
+     "did you mean 'traffickers.offer_success'"),
+    (GOOD_SWEEP, '"traffickers.offer_success" = { low = 0.1, high = 1.5 }',
+     "outside what the schema allows (traffickers.offer_success <= 1)"),
+    (GOOD_SWEEP.replace('"morris"', '"sobol"').replace("n = 4", "n = 100"), GOOD_PARAM,
+     "needs a power of two, got 100"),
+    (GOOD_SWEEP.replace("incidence_per_1000", "incidence"), GOOD_PARAM,
+     "unknown output 'incidence'"),
+    (GOOD_SWEEP.replace("baseline_2018", "nowhere"), GOOD_PARAM, "'../nowhere.toml' not found"),
+    (GOOD_SWEEP, '"traffickers.pool_size" = { low = 5, high = 20 }', "float parameters only"),
+])
+def test_bad_sweep_files_give_one_line_and_exit_2(tmp_path, sweep_table, parameters, expected):
+    path = _bad(tmp_path, sweep_table, parameters)
+    result = run_cli("sweep", str(path), "--workers", "0", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()  # nothing ran
