@@ -77,11 +77,7 @@ def add_batch_parser(commands) -> None:
                        "default the batch's)")
     batch.add_argument("--days", type=positive_int,
                        help="days to simulate (default: each scenario's)")
-    where = batch.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=seed_int,
-                       help="local worker processes (default: one per core; 0 = serial, no Dask)")
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="use an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    add_engine_options(batch)
     batch.add_argument("--out", type=Path, help="batch folder (default runs/batch-<date-time>)")
     batch.add_argument("--resume", action="store_true",
                        help="run only what is missing in --out")
@@ -96,6 +92,15 @@ def add_batch_parser(commands) -> None:
     batch.set_defaults(handler=command_batch)
 
 
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """Where runs execute: a local Dask cluster (default), serially, or an existing scheduler."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=seed_int,
+                       help="local worker processes (default: one per core; 0 = serial, no Dask)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="use an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
+
+
 def add_sweep_parser(commands) -> None:
     sweep = commands.add_parser(
         "sweep", help="Morris or Sobol' sensitivity sweep of a sweep file, then its indices",
@@ -103,11 +108,7 @@ def add_sweep_parser(commands) -> None:
         "into a store, then analyse it with SALib: indices.csv, figures, a summary.")
     sweep.add_argument("sweep", type=Path, metavar="SWEEPFILE",
                        help="sweep file; with --analyse-only the sweep's folder runs/<sweep>")
-    where = sweep.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=seed_int,
-                       help="local worker processes (default: one per core; 0 = serial, no Dask)")
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="use an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    add_engine_options(sweep)
     sweep.add_argument("--out", type=Path, help="sweep folder (default runs/<sweep>-<date-time>)")
     sweep.add_argument("--resume", action="store_true", help="run only what is missing in --out")
     sweep.add_argument("--force", action="store_true",
