@@ -429,7 +429,6 @@ class Migrant(CellAgent):
     def end_detention(self) -> None:
         """Deported, or released at the station without papers and heading north."""
         self._wakeup = None
-        self.model.detained_now -= 1
         if self.model.streams["enforcement"].random() < self.model.deport_share:
             if self.identified:
                 self.model.identified_deported += 1

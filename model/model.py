@@ -88,7 +88,7 @@ class CorridorModel(Model):
         self.place_log: dict[int, Counter] = defaultdict(Counter)  # this month, per place
         self.place_totals: dict[int, Counter] = defaultdict(Counter)  # whole run, per place
         self.arrivals = self.asylum_claims = self.asylum_decided = self.gave_up = 0
-        self.detentions = self.detention_refused_full = self.detained_now = 0
+        self.detentions = self.detention_refused_full = 0
         self.agent_days = self.transits_via_bypass = 0
         self.traffickers_arrested = self.tvrh_issued = self.identified_deported = 0
 
@@ -307,12 +307,11 @@ class CorridorModel(Model):
 
     def detain(self, person: Migrant, cause: str) -> bool:
         """Detain in the immigration station if a place is free; otherwise let them go."""
-        if self.detained_now >= self.detention_capacity:
+        if self.count(State.DETAINED) >= self.detention_capacity:
             self.detention_refused_full += 1
             return False
         if person.is_victim:
             self.tally["victims_detained_unidentified"] += 1
-        self.detained_now += 1
         self.detentions += 1
         person.be_detained(self.station, cause)
         return True
