@@ -27,6 +27,7 @@ import pandas as pd
 import tomli_w
 
 from analysis.engines import EngineSpec, Outcome, simulate_run, start_engine
+from analysis.files import atomic_write
 from analysis.plan import (
     STORE_SCHEMA,
     BatchError,
@@ -38,7 +39,6 @@ from analysis.plan import (
     package_version,
 )
 from analysis.store import BATCH_FILE, ENV_FILE, HISTORY, LOCK_FILE, MANIFEST_FILE, Store
-from model.run import atomic_write
 
 try:  # POSIX only; elsewhere a batch folder is simply not locked
     import fcntl

@@ -7,6 +7,7 @@ so their difference is taken pair by pair (common random numbers).
 
 from __future__ import annotations
 
+import difflib
 import math
 
 import numpy as np
@@ -21,6 +22,8 @@ from analysis.stats import (
     replications_needed,
     vargha_delaney_a12,
 )
+from model.errors import UserError
+from model.ledger import OUTCOME_BY_NAME, OUTCOME_NAMES
 
 #: The outcomes a comparison shows when none are named (see docs/ODD.md, Observation).
 HEADLINE_OUTCOMES = (
@@ -46,7 +49,7 @@ RECORD_KEYS = ("outcome", "scenario", "n", "mean", "ci_low", "ci_high", "diff", 
                "diff_ci_high", "d_z", "a12", "p_holm")
 
 
-class CompareError(Exception):
+class CompareError(UserError):
     """A request the data cannot answer (unknown baseline or outcome)."""
 
 
@@ -58,8 +61,11 @@ def check_request(summaries: pd.DataFrame, baseline: str, outcomes: list[str]) -
     numeric = set(summaries.select_dtypes("number").columns) - {"rep", "seed", "days"}
     unknown = [o for o in outcomes if o not in numeric]
     if unknown:
-        raise CompareError(f"unknown outcome '{unknown[0]}' (outcomes: "
-                           f"{', '.join(sorted(numeric))})")
+        known = [o for o in OUTCOME_NAMES if o in numeric]
+        hint = difflib.get_close_matches(unknown[0], known, n=1)
+        did_you_mean = f"did you mean '{hint[0]}'? " if hint else ""
+        raise CompareError(f"unknown outcome '{unknown[0]}'; {did_you_mean}(outcomes: "
+                           f"{', '.join(known)})")
 
 
 def default_baseline(scenarios: list[str]) -> str:
@@ -131,7 +137,7 @@ def format_table(table: pd.DataFrame) -> str:
     """A plain-text table, one block per outcome, for the terminal."""
     lines = []
     for outcome, block in table.groupby("outcome", sort=False):
-        lines.append(f"\n{outcome}")
+        lines.append(f"\n{outcome}{_heading_note(outcome)}")
         lines.append(f"  {'scenario':<22}{'n':>4}  {'mean [95% CI]':<30}"
                      f"{'diff vs baseline [95% CI]':<34}{'d_z':>7}{'A12':>6}{'p_holm':>9}")
         for _, row in block.iterrows():
@@ -145,6 +151,15 @@ def format_table(table: pd.DataFrame) -> str:
             lines.append(f"  {row['scenario']:<22}{row['n']:>4}  {mean:<30}{diff:<34}"
                          f"{dz:>7}{a12:>6}{p:>9}")
     return "\n".join(lines)
+
+
+def _heading_note(outcome: str) -> str:
+    """Unit and direction from the outcome catalogue: '  (people; lower is better)'."""
+    entry = OUTCOME_BY_NAME.get(outcome)
+    if entry is None:
+        return ""
+    better = {True: "; higher is better", False: "; lower is better", None: ""}
+    return f"  ({entry.unit}{better[entry.higher_is_better]}): {entry.meaning}"
 
 
 def adequacy_lines(table: pd.DataFrame) -> list[str]:

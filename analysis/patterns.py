@@ -16,11 +16,12 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from analysis.stats import mean_interval
+from model.errors import UserError
 
 DEFAULT_PATTERNS = Path(__file__).with_name("patterns.toml")
 
 
-class PatternError(Exception):
+class PatternError(UserError):
     """A mistake in the patterns file or a pattern that the batch cannot evaluate."""
 
 

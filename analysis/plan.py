@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.errors import UserError
 from model.scenario import Scenario, load_scenario
 
 #: Part of every run_id: change it when the meaning of a stored run changes.
@@ -32,7 +33,7 @@ STORE_SCHEMA = "corridor-batch/1"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-class BatchError(Exception):
+class BatchError(UserError):
     """A batch that cannot start as asked (bad option, busy or different store): one line."""
 
 

@@ -15,6 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from model.ledger import label
+
 #: Okabe & Ito (2008) colours, distinguishable with the common colour-vision deficiencies.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
              "#000000"]
@@ -142,7 +144,7 @@ def forest_plot(table: pd.DataFrame, baseline: str) -> plt.Figure:
                         color=colours[scenario], capsize=3)
         ax.axvline(0, color="#000000", linewidth=0.8)
         ax.set_yticks(range(len(scenarios)), scenarios[::-1], fontsize=7)
-        ax.set_title(outcome, fontsize=8)
+        ax.set_title(label(outcome), fontsize=8)
         ax.set_xlabel("% of baseline" if relative else "difference", fontsize=7)
         ax.tick_params(axis="x", labelsize=7)
         ax.grid(axis="x", alpha=0.3)

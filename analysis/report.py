@@ -23,6 +23,7 @@ from analysis import plots
 from analysis.compare import HEADLINE_OUTCOMES, compare, default_baseline
 from analysis.patterns import DEFAULT_PATTERNS, evaluate, load_patterns
 from analysis.store import Store
+from model.ledger import OUTCOME_BY_NAME, label
 
 CAVEAT = ("The model is synthetic: its people are invented and its parameters partly assumed "
           "(docs/ODD.md gives each one's provenance). Its figures compare scenarios run on the "
@@ -123,13 +124,20 @@ def _fmt(value, digits: int = 3) -> str:
     return html.escape(str(value))
 
 
+def _outcome_cell(outcome: str) -> str:
+    """The outcome's label from the catalogue, its meaning as a tooltip."""
+    entry = OUTCOME_BY_NAME.get(outcome)
+    meaning = f' title="{html.escape(entry.meaning)}"' if entry else ""
+    return f"<span{meaning}>{html.escape(label(outcome))}</span>"
+
+
 def _comparison_html(table: pd.DataFrame) -> str:
     head = ("<tr><th>outcome</th><th>scenario</th><th>n</th><th>mean</th><th>95% CI</th>"
             "<th>difference</th><th>95% CI</th><th>d_z</th><th>A12</th><th>p (Holm)</th></tr>")
     rows = []
     for _, r in table.iterrows():
         rows.append(
-            f"<tr><td>{html.escape(r['outcome'])}</td><td>{html.escape(r['scenario'])}</td>"
+            f"<tr><td>{_outcome_cell(r['outcome'])}</td><td>{html.escape(r['scenario'])}</td>"
             f"<td>{r['n']}</td><td>{_fmt(r['mean'])}</td>"
             f"<td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td><td>{_fmt(r['diff'])}</td>"
             f"<td>[{_fmt(r['diff_ci_low'])}, {_fmt(r['diff_ci_high'])}]</td>"
@@ -185,7 +193,7 @@ figure img {{ max-width: 100%; }} .caveat {{ background: #fff6e0; padding: 0.8em
 
 
 def write_report(html_text: str, out: Path) -> Path:
-    from model.run import atomic_write
+    from analysis.files import atomic_write
 
     out.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(out, lambda f: f.write(html_text.encode()))

@@ -28,6 +28,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from model.errors import UserError
+
 BATCH_FILE = "batch.toml"
 ENV_FILE = "env.json"
 MANIFEST_FILE = "manifest.parquet"
@@ -46,7 +48,7 @@ KEY_COLUMNS = ["run_id", "scenario", "rep"]
 STATUSES = ("done", "failed", "missing")
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """A store that cannot be read as asked (not a batch, no such batch): one line for the user."""
 
 
@@ -78,7 +80,7 @@ class Store:
         return self.path / FAILURES / f"{run_id}.json"
 
     def temp_files(self) -> list[Path]:
-        """Files an interrupted write left behind (see `model.run.atomic_write`)."""
+        """Files an interrupted write left behind (see `analysis.files.atomic_write`)."""
         return sorted(self.path.rglob(".*.tmp"))
 
     # ---------------------------------------------------------------- records

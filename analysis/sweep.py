@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.files import atomic_write
 from analysis.plan import (
     NAME_PATTERN,
     STORE_SCHEMA,
@@ -51,8 +52,9 @@ from analysis.plan import (
     resolved_dict,
 )
 from analysis.store import Store, StoreError
-from model.run import atomic_write
-from model.scenario import Scenario, ScenarioError, flatten, load_scenario, validate_scenario
+from model.errors import UserError
+from model.ledger import OUTCOME_NAMES
+from model.scenario import Scenario, ScenarioError, flatten, load_scenario, with_changes
 
 METHODS = ("morris", "sobol")
 DISTS = ("unif", "logunif", "triang")
@@ -70,7 +72,7 @@ INDICES_FILE, S2_FILE, CONVERGENCE_FILE, SUMMARY_FILE = (
 FIGURES = "figures"
 
 
-class SweepError(Exception):
+class SweepError(UserError):
     """A sweep that cannot run or be analysed as asked: one line for the user."""
 
 
@@ -353,13 +355,8 @@ def schema_limits(info) -> tuple[float | None, bool, float | None, bool]:
 
 
 def model_outputs(scenario: Scenario) -> list[str]:
-    """The numeric outcomes a model run reports, from a one-day run (cheap, and always what
-    `model.run.summarise` really returns)."""
-    from model.run import simulate
-
-    summary = simulate(scenario, 0, 1, keep_events=False).summary
-    return [k for k, v in summary.items()
-            if k not in ("scenario", "seed", "days") and (v is None or isinstance(v, int | float))]
+    """The numeric outcomes a model run reports: the ledger's outcome catalogue."""
+    return list(OUTCOME_NAMES)
 
 
 def _check_outputs(path: Path, asked: list[str], known: list[str], what: str) -> None:
@@ -525,7 +522,7 @@ def make_sweep_plan(spec: SweepSpec, base: Scenario | None, entropy: int) -> Swe
     jobs: list[SweepJob] = []
     for i, row in enumerate(design):
         values = {name: float(v) for name, v in zip(spec.names, row, strict=True)}
-        points[i] = (_model_point(spec, base_resolved, values, i) if base is not None
+        points[i] = (_model_point(spec, base, values, i) if base is not None
                      else values)
         for rep, seed in enumerate(seeds):
             run_id = make_run_id({"base": digest, "set": values, "design_index": i}, seed, days)
@@ -533,16 +530,9 @@ def make_sweep_plan(spec: SweepSpec, base: Scenario | None, entropy: int) -> Swe
     return SweepPlan(spec, entropy, design, points, jobs, base_resolved)
 
 
-def _model_point(spec: SweepSpec, base: dict, values: dict, index: int) -> Scenario:
-    raw = {block: dict(v) if isinstance(v, dict) else v for block, v in base.items()}
-    for name, value in values.items():
-        block, _, key = name.partition(".")
-        if key:
-            raw[block][key] = value
-        else:
-            raw[block] = value
+def _model_point(spec: SweepSpec, base: Scenario, values: dict, index: int) -> Scenario:
     try:
-        return validate_scenario(raw, f"{spec.file} design point {index}")
+        return with_changes(base, values, f"{spec.file} design point {index}")
     except ScenarioError as exc:
         raise SweepError(f"{exc} (the values {values} break a rule between parameters; narrow "
                          "the ranges)") from None

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from model.run import atomic_write
+from analysis.files import atomic_write
 
 
 def _slug(text: str) -> str:

@@ -11,13 +11,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from model.scenario import ScenarioError
+from model.errors import UserError
 
 EXIT_USAGE = 2
-
-
-class UserError(Exception):
-    """A mistake the user can fix; printed as one line."""
 
 
 def positive_int(text: str) -> int:
@@ -253,7 +249,8 @@ def command_patterns(args: argparse.Namespace) -> None:
 def command_run(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from model.run import default_out_dir, simulate, write_run
+    from analysis.files import default_out_dir, write_run
+    from model.run import simulate
     from model.scenario import load_scenario
 
     params = load_scenario(args.scenario)
@@ -410,24 +407,13 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = shlex.join(["corridor", *argv])
     try:
         status = args.handler(args)
-    except (ScenarioError, UserError, *analysis_errors()) as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted; files already written are complete", file=sys.stderr)
         return 130
     return status or 0
-
-
-def analysis_errors() -> tuple[type[Exception], ...]:
-    """The analysis layer's user-mistake exceptions, imported lazily (Dask is slow to load)."""
-    from analysis.batch import BatchError
-    from analysis.compare import CompareError
-    from analysis.patterns import PatternError
-    from analysis.store import StoreError
-    from analysis.sweep import SweepError
-
-    return (BatchError, StoreError, CompareError, PatternError, SweepError)
 
 
 if __name__ == "__main__":

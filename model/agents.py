@@ -3,61 +3,25 @@
 A person travelling decides every day (they walk or ride on). A person waiting
 at the hub has nothing to decide on most days, so they sleep until an event
 wakes them: their money runs out, they give up waiting, their detention ends.
-Every change of state goes through `Migrant.set_state`, which records it as
-an event with its day, place and cause.
+Every change of state goes through `Migrant.set_state`, which tells the
+ledger (an event with its day, place and cause). People read the run's
+`Policy` for what the interventions in force change, never a scenario block.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from mesa.discrete_space import CellAgent
 
 from model.corridor import road_chance_checked
+from model.states import FINAL_STATES, RECRUITABLE, TRAVEL_PAPERS, VICTIM_STATES, State, Status
 
 if TYPE_CHECKING:
     from model.corridor import PlaceCell, Route
     from model.model import CorridorModel
-
-
-class State(StrEnum):
-    """Where a person is in their journey; exactly one at any time."""
-
-    IN_TRANSIT = "in_transit"
-    WAITING = "waiting"
-    WORKING_INFORMALLY = "working_informally"
-    RECRUITED = "recruited"
-    EXPLOITED = "exploited"
-    IDENTIFIED = "identified"
-    PROTECTED = "protected"
-    DETAINED = "detained"
-    DEPORTED = "deported"
-    EXITED = "exited"
-
-
-#: States a person leaves the corridor by; they are then removed from the model.
-FINAL_STATES = frozenset({State.DEPORTED, State.EXITED})
-
-
-class Status(StrEnum):
-    """Legal status in Mexico."""
-
-    IRREGULAR = "irregular"
-    ASYLUM_APPLICANT = "asylum_applicant"
-    TVRH_HOLDER = "tvrh_holder"
-    REFUGEE = "refugee"
-
-
-#: Statuses that let a person travel openly and take buses.
-TRAVEL_PAPERS = frozenset({Status.TVRH_HOLDER, Status.REFUGEE})
-
-#: States in which a trafficker can approach a person.
-RECRUITABLE = frozenset({State.IN_TRANSIT, State.WAITING, State.WORKING_INFORMALLY})
-#: States of a person who is being trafficked now (a true victim, identified or not).
-VICTIM_STATES = frozenset({State.RECRUITED, State.EXPLOITED})
 
 
 class Migrant(CellAgent):
@@ -122,10 +86,16 @@ class Migrant(CellAgent):
     def age_group(self) -> str:
         return "minor" if self.minor else "adult"
 
+    @property
+    def groups(self) -> tuple[str, str, str]:
+        """The groups victims are counted by: everyone, sex, age group."""
+        return ("all", self.sex, self.age_group)
+
     def set_state(self, new: State, cause: str) -> None:
-        """Change state and let the model record the event."""
+        """Change state; the ledger records the event and the model's index follows."""
         old, self.state = self.state, new
-        self.model.record_transition(self, old, new, cause)
+        self.model.ledger.transition(self, old, new, cause)
+        self.model.reindex(self, old, new)
         if new in FINAL_STATES:
             self.cancel_wakeup()
             self.remove()
@@ -168,7 +138,8 @@ class Migrant(CellAgent):
             return
         fee = spec.fee_usd * (1.0 + spec.price_response * road_chance_checked(routes))
         self.smuggled = True
-        self.model.record_smuggling(self, fee)
+        self.model.ledger.add("smuggled")
+        self.model.ledger.sample("smuggler_debts", max(0.0, fee - self.money))
         paid = min(self.money, fee)
         self.money -= paid
         self.debt += fee - paid
@@ -218,9 +189,9 @@ class Migrant(CellAgent):
         """Reach a place: a papers check may stop the journey; the end of a route ends it."""
         self.cell = cell
         place = cell.place
-        self.model.record_passage(self)
+        self.model.ledger.at_place(place.id, "passed")
         if self.status not in TRAVEL_PAPERS:
-            officer = self.model.papers_check_officer(place)
+            officer = self.model.roster.papers_checker(place.id)
             if officer is not None and officer.check_papers(self):
                 return
         if self.leg < len(self.route.nodes) - 1:
@@ -243,8 +214,7 @@ class Migrant(CellAgent):
         if self.asylum_propensity < hub.asylum_share and self.cell.place.asylum_office:
             self.status = Status.ASYLUM_APPLICANT
             self.set_state(State.WAITING, "claimed asylum")
-            self.model.asylum_queue.append(self)
-            self.model.asylum_claims += 1
+            self.model.asylum_office.file_claim(self)
             self.plan_waiting()
         else:
             self.set_state(State.WAITING, "resting at the hub")
@@ -304,17 +274,22 @@ class Migrant(CellAgent):
         if self.status is not Status.ASYLUM_APPLICANT:
             return
         self.status = Status.IRREGULAR
-        self.model.gave_up += 1
-        self.model.record_hub_wait(self)
+        self.model.ledger.add("gave_up_waiting")
+        self.end_hub_wait()
         self.set_out(self.model.routes.to_exit(self.place_id), "gave up waiting for asylum")
 
     def receive_decision(self, granted: bool) -> None:
         """The asylum office decided: refugees travel on openly, others irregularly."""
         self.cancel_wakeup()
         self.status = Status.REFUGEE if granted else Status.IRREGULAR
-        self.model.record_hub_wait(self)
+        self.end_hub_wait()
         cause = "asylum granted" if granted else "asylum refused"
         self.set_out(self.model.routes.to_exit(self.place_id), cause)
+
+    def end_hub_wait(self) -> None:
+        """A claimant's wait at the hub ended (decision or giving up)."""
+        if self.hub_day is not None:
+            self.model.ledger.sample("hub_waits", self.model.day - self.hub_day)
 
     # ------------------------------------------------------------ trafficking
 
@@ -353,10 +328,21 @@ class Migrant(CellAgent):
         self.exploiter = trafficker
         self.victim_since = self.model.day
         self.times_trafficked += 1
-        self.model.record_recruitment(self)
+        self.count_recruitment()
         self.set_state(State.RECRUITED, "accepted a deceptive offer")
         days = self.model.params.traffickers.transfer_days
         self.sleep_until(self.model.day + days, self.become_exploited)
+
+    def count_recruitment(self) -> None:
+        """A first recruitment makes a true victim; a later one is re-trafficking."""
+        ledger = self.model.ledger
+        ledger.at_place(self.place_id, "recruited")
+        if self.times_trafficked == 1:
+            ledger.victim("true", self.groups)
+        else:
+            ledger.add("retrafficked")
+            if self.identified:
+                ledger.add("retrafficked_after_identification")
 
     def become_exploited(self) -> None:
         self._wakeup = None
@@ -364,7 +350,8 @@ class Migrant(CellAgent):
         share = spec.sexual_share_female if self.sex == "female" else spec.sexual_share_male
         sexual = self.model.streams["recruitment"].random() < share
         self.exploitation_form = "sexual" if sexual else "labour"
-        self.model.record_exploitation(self)
+        if self.times_trafficked == 1:
+            self.model.ledger.victim("true", (self.exploitation_form,))
         self.set_state(State.EXPLOITED, f"{self.exploitation_form} exploitation")
 
     def escape_exploitation(self) -> None:
@@ -373,11 +360,20 @@ class Migrant(CellAgent):
         self.set_out(self.model.routes.to_exit(self.place_id), "left exploitation")
 
     def be_identified(self, by: str) -> None:
-        """Identified as a victim: referral follows after the referral delay."""
-        self.model.record_identification(self)
+        """Identified as a victim: referral follows after the referral delay.
+
+        Identifications are all counted; a person is counted as an identified victim once,
+        at their first identification (as victims_true counts them once)."""
+        ledger = self.model.ledger
+        ledger.at_place(self.place_id, "identified")
+        ledger.sample("days_to_identification", self.model.day - self.victim_since)
+        ledger.add("identifications")
+        if not self.identified:
+            ledger.victim("identified", (*self.groups, self.exploitation_form or "not_yet"))
         self.identified = True
         self.set_state(State.IDENTIFIED, f"identified by {by}")
-        self.sleep_until(self.model.day + self.model.referral_days, self.complete_referral)
+        self.sleep_until(self.model.day + self.model.policy.referral_days,
+                         self.complete_referral)
 
     def complete_referral(self) -> None:
         """Shelter if a bed is free (and a TVRH if visas are in force); else detention."""
@@ -385,19 +381,22 @@ class Migrant(CellAgent):
         shelter = self.model.shelter
         if shelter.admit():
             self.cell = shelter.cell
-            self.model.record_protection(self)
+            if not self.protected:  # counted once, at the first protection
+                self.protected = True
+                self.model.ledger.victim("protected", self.groups)
             self.set_state(State.PROTECTED, "referred to a shelter")
-            self.model.prosecute(self, cooperating=True)
-            visa = self.model.params.humanitarian_visa
-            if visa.enabled:
-                self.sleep_until(self.model.day + visa.processing_days, self.receive_tvrh)
+            self.model.roster.take_up_case(self, cooperating=True)
+            visa_days = self.model.policy.visa_processing_days
+            if visa_days is not None:
+                self.sleep_until(self.model.day + visa_days, self.receive_tvrh)
             else:
                 self.sleep_until(self.model.day + self.model.params.protection.shelter_days,
                                  self.leave_shelter)
             return
-        self.model.prosecute(self, cooperating=False)
+        self.model.roster.take_up_case(self, cooperating=False)
         self.exploiter = None
-        if self.status is Status.IRREGULAR and self.model.detain(self, "no shelter bed free"):
+        if (self.status is Status.IRREGULAR
+                and self.model.station.detain(self, "no shelter bed free")):
             return
         self.set_out(self.model.routes.to_exit(self.place_id), "released without protection")
 
@@ -407,7 +406,7 @@ class Migrant(CellAgent):
         self.model.shelter.release()
         self.exploiter = None
         self.status = Status.TVRH_HOLDER
-        self.model.tvrh_issued += 1
+        self.model.ledger.add("tvrh_issued")
         self.set_out(self.model.routes.to_exit(self.place_id), "received a humanitarian visa")
 
     def leave_shelter(self) -> None:
@@ -429,9 +428,9 @@ class Migrant(CellAgent):
     def end_detention(self) -> None:
         """Deported, or released at the station without papers and heading north."""
         self._wakeup = None
-        if self.model.streams["enforcement"].random() < self.model.deport_share:
+        if self.model.streams["enforcement"].random() < self.model.policy.deport_share:
             if self.identified:
-                self.model.identified_deported += 1
+                self.model.ledger.add("identified_deported")
             self.set_state(State.DEPORTED, "deported after detention")
             return
         self.status = Status.IRREGULAR

@@ -1,17 +1,21 @@
-"""Officials and support organisations: who checks, screens, inspects, prosecutes, shelters.
+"""Officials and support organisations: who checks, screens, inspects, detains, prosecutes,
+shelters.
 
-Screening is a classifier. An official flags a true victim with a sensitivity
-that depends on training, on the screening protocol in force and on the
-person's sex and age; a person who is not a victim is wrongly flagged with
-probability 1 - specificity. Officials may be complicit (extortion, tipping
-off traffickers, dropping cases), less often when trained or overseen.
+Screening is a classifier. An official flags a true victim with a sensitivity that depends
+on training, on the screening protocol in force and on the person's sex and age; a person
+who is not a victim is wrongly flagged with probability 1 - specificity (both from the
+run's `Policy`). Officials may be complicit (extortion, tipping off traffickers, dropping
+cases), less often when trained or overseen.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict, deque
 from typing import TYPE_CHECKING
 
 from mesa.discrete_space import FixedAgent
+
+from model.states import State, Status
 
 if TYPE_CHECKING:
     from model.agents import Migrant
@@ -19,28 +23,21 @@ if TYPE_CHECKING:
     from model.model import CorridorModel
 
 
-def screening_sensitivity(model: CorridorModel, person: Migrant, trained: bool) -> float:
-    """Chance that a screener recognises this victim as a victim."""
-    params = model.params
-    sensitivity = params.officials.sensitivity_untrained
-    if trained:
-        sensitivity += params.cross_sector_training.sensitivity_gain
-    protocol = params.gender_responsive_screening
-    if protocol.enabled:
-        sensitivity += (protocol.sensitivity_gain_female if person.sex == "female"
-                        else protocol.sensitivity_gain_male)
-        if person.minor:
-            sensitivity += protocol.sensitivity_gain_minor
-    return min(max(sensitivity, 0.0), 0.99)
+def screen(model: CorridorModel, person: Migrant, trained: bool) -> bool:
+    """The screening classifier: is this person flagged as a victim?"""
+    rng = model.streams["screening"]
+    screening = model.policy.screening
+    if person.is_victim:
+        return bool(rng.random() < screening.sensitivity(person.sex, person.minor, trained))
+    return bool(rng.random() >= screening.specificity)
 
 
-def screening_specificity(model: CorridorModel) -> float:
-    """Chance that a screener correctly clears a person who is not a victim."""
-    specificity = model.params.officials.specificity
-    protocol = model.params.gender_responsive_screening
-    if protocol.enabled:
-        specificity += protocol.specificity_gain
-    return min(specificity, 1.0)
+def act_on_flag(model: CorridorModel, person: Migrant, by: str) -> None:
+    """A screener flagged the person: a victim is identified, anyone else is cleared."""
+    if person.is_victim:
+        person.be_identified(by)
+    else:
+        model.ledger.add("false_positive_referrals")
 
 
 class Official(FixedAgent):
@@ -61,8 +58,8 @@ class Official(FixedAgent):
         self.handled_today = 0
         self.handled_on_day = 0
         rng = model.streams["enforcement"]
-        self.trained = bool(rng.random() < model.trained_share)
-        self.complicit = bool(rng.random() < model.complicity_chance(self.trained))
+        self.trained = bool(rng.random() < model.policy.trained_share)
+        self.complicit = bool(rng.random() < model.policy.complicity_chance(self.trained))
 
     @property
     def available(self) -> bool:
@@ -74,9 +71,9 @@ class Official(FixedAgent):
         self.available  # noqa: B018 - resets the daily tally on a new day
         self.handled_today += 1
 
-    def screen(self, person: Migrant) -> bool:
-        """The screening classifier: does this official flag the person as a victim?"""
-        return classify(self.model, person, self.trained)
+    def be_complicit(self, person: Migrant, what: str) -> None:
+        self.model.ledger.add("complicity_events")
+        self.model.ledger.note(person, what)
 
     # ------------------------------------------------------------------ INM
 
@@ -84,27 +81,29 @@ class Official(FixedAgent):
         """A papers check at a checkpoint. Returns True when the journey stops here."""
         self.take_one()
         if self.complicit:
-            self.model.record_complicity(person, f"extortion at {self.cell.place.name}")
+            self.be_complicit(person, f"extortion at {self.cell.place.name}")
             person.pay_bribe(self.model.params.officials.bribe_usd)
             return False
-        if self.screen(person):
-            self.model.record_screening_flag(person, self)
-            if person.is_victim:
-                return True
+        if screen(self.model, person, self.trained):
+            victim = person.is_victim
+            act_on_flag(self.model, person, self.institution)
+            if victim:
+                return True  # identified: referral follows, not detention
             # not a victim after all: cleared by the interview, then processed like anyone
-        return self.model.detain(person, f"papers checked at {self.cell.place.name}")
+        return self.model.station.detain(person, f"papers checked at {self.cell.place.name}")
 
     def raid(self, person: Migrant) -> None:
         """An immigration operation reaches an exploited person: identified, or detained."""
         self.take_one()
         if self.complicit:
-            self.model.record_complicity(person, f"tip-off before a raid at {self.cell.place.name}")
+            self.be_complicit(person, f"tip-off before a raid at {self.cell.place.name}")
             return
-        if self.screen(person):
-            self.model.record_screening_flag(person, self)
+        if screen(self.model, person, self.trained):
+            act_on_flag(self.model, person, self.institution)
             return
-        if person.status == "irregular":
-            self.model.detain(person, f"picked up in an INM operation at {self.cell.place.name}")
+        if person.status is Status.IRREGULAR:
+            self.model.station.detain(person, f"picked up in an INM operation at "
+                                              f"{self.cell.place.name}")
 
     # ------------------------------------------------------------ inspector
 
@@ -112,11 +111,10 @@ class Official(FixedAgent):
         """A labour inspection or police operation at a place of exploitation."""
         self.take_one()
         if self.complicit:
-            self.model.record_complicity(person, f"tip-off before an inspection at "
-                                                 f"{self.cell.place.name}")
+            self.be_complicit(person, f"tip-off before an inspection at {self.cell.place.name}")
             return
-        if self.screen(person):
-            self.model.record_screening_flag(person, self)
+        if screen(self.model, person, self.trained):
+            act_on_flag(self.model, person, self.institution)
 
     # ------------------------------------------------------------ prosecutor
 
@@ -127,17 +125,111 @@ class Official(FixedAgent):
         if trafficker is None or not trafficker.active:
             return
         if self.complicit:
-            self.model.record_complicity(person, "case dropped")
+            self.be_complicit(person, "case dropped")
             return
-        if self.model.streams["enforcement"].random() < self.model.arrest_chance(cooperating):
+        chance = self.model.policy.arrest_chance(cooperating, specialised=True)
+        if self.model.streams["enforcement"].random() < chance:
             trafficker.be_arrested()
 
 
-def classify(model: CorridorModel, person: Migrant, trained: bool) -> bool:
-    rng = model.streams["screening"]
-    if person.is_victim:
-        return bool(rng.random() < screening_sensitivity(model, person, trained))
-    return bool(rng.random() >= screening_specificity(model))
+class Roster:
+    """Who is on duty where: the officials of each institution at each place."""
+
+    def __init__(self, model: CorridorModel):
+        self.model = model
+        self.staff: dict[tuple[int, str], list[Official]] = defaultdict(list)
+        for post in model.params.officials.posts:
+            for _ in range(post.count):
+                official = Official(model, model.space[post.place], post.institution,
+                                    post.capacity_per_day)
+                self.staff[(post.place, post.institution)].append(official)
+
+    def on_duty(self, place_id: int, institution: str) -> Official | None:
+        """An official of this institution here with capacity left today, picked at random."""
+        staff = self.staff.get((place_id, institution))
+        if not staff:
+            return None
+        start = int(self.model.streams["enforcement"].integers(len(staff)))
+        for offset in range(len(staff)):
+            official = staff[(start + offset) % len(staff)]
+            if official.available:
+                return official
+        return None
+
+    def papers_checker(self, place_id: int) -> Official | None:
+        """The INM officer who checks this passer-by, or None if nobody checks them."""
+        chance = self.model.policy.check_probability[place_id]
+        if chance <= 0 or self.model.streams["enforcement"].random() >= chance:
+            return None
+        return self.on_duty(place_id, "INM")
+
+    def take_up_case(self, person: Migrant, cooperating: bool) -> None:
+        """FEVIMTRA takes up an identified case; when it has no capacity left today (or no
+        post), a state prosecutor does, without the special prosecutor's strengthening."""
+        model = self.model
+        prosecutor = self.on_duty(model.hub.coordinate, "FEVIMTRA")
+        if prosecutor is not None:
+            prosecutor.prosecute(person, cooperating)
+            return
+        trafficker = person.exploiter
+        chance = model.policy.arrest_chance(cooperating, specialised=False)
+        if (trafficker is not None and trafficker.active
+                and model.streams["enforcement"].random() < chance):
+            trafficker.be_arrested()
+
+
+class AsylumOffice:
+    """The asylum office (COMAR) at the hub: one queue, decided first come first served up
+    to its daily capacity. (Not a Mesa agent: it has no rules of its own to schedule.)"""
+
+    def __init__(self, model: CorridorModel):
+        self.model = model
+        self.queue: deque[Migrant] = deque()
+
+    def file_claim(self, person: Migrant) -> None:
+        self.queue.append(person)
+        self.model.ledger.add("asylum_claims")
+
+    def decide_claims(self) -> None:
+        """Decide up to today's capacity; people who left the queue are skipped."""
+        hub = self.model.params.hub
+        decided = 0
+        while decided < hub.asylum_capacity_per_day and self.queue:
+            person = self.queue.popleft()
+            if person.status is not Status.ASYLUM_APPLICANT or not person.recruitable:
+                continue  # gave up, or abandoned the claim some other way
+            granted = bool(self.model.streams["decisions"].random() < hub.grant_rate)
+            person.receive_decision(granted)
+            decided += 1
+        self.model.ledger.add("asylum_decisions", decided)
+
+    def days_waited_so_far(self) -> list[int]:
+        """Days waited so far by claimants still waiting (censored at the last day)."""
+        day = self.model.day
+        return [day - p.hub_day for p in self.queue
+                if p.status is Status.ASYLUM_APPLICANT and p.recruitable]
+
+
+class ImmigrationStation:
+    """INM's immigration stations, as one: detention up to their combined capacity.
+    (Not a Mesa agent: it has no rules of its own to schedule.)"""
+
+    def __init__(self, model: CorridorModel, cell: PlaceCell, capacity: int):
+        self.model = model
+        self.cell = cell
+        self.capacity = capacity
+
+    def detain(self, person: Migrant, cause: str) -> bool:
+        """Detain if a place is free; otherwise let the person go."""
+        ledger = self.model.ledger
+        if ledger.count(State.DETAINED) >= self.capacity:
+            ledger.add("detention_refused_full")
+            return False
+        if person.is_victim:
+            ledger.add("victims_detained_unidentified")
+        ledger.add("detentions")
+        person.be_detained(self.cell, cause)
+        return True
 
 
 class SupportOrganisation(FixedAgent):
@@ -147,6 +239,8 @@ class SupportOrganisation(FixedAgent):
     hotline lets exploited people reach trained staff, who screen them.
     """
 
+    institution = "IOM/UN Women"
+
     def __init__(self, model: CorridorModel, cell: PlaceCell, beds: int):
         super().__init__(model)
         self.cell = cell
@@ -154,15 +248,15 @@ class SupportOrganisation(FixedAgent):
         self.beds_used = 0
 
     def reach_out(self, person: Migrant) -> None:
-        """Outreach at the hub (only with IOM/UN Women collaboration)."""
-        io = self.model.params.io_collaboration
-        if io.enabled and self.model.streams["decisions"].random() < io.outreach_coverage:
+        """Outreach at the hub: some people learn how deceptive offers work."""
+        coverage = self.model.policy.outreach_coverage
+        if coverage > 0 and self.model.streams["decisions"].random() < coverage:
             person.informed = True
 
     def take_call(self, person: Migrant) -> None:
         """An exploited person reaches the hotline; trained staff screen them."""
-        if classify(self.model, person, trained=True):
-            self.model.record_screening_flag(person, self)
+        if screen(self.model, person, trained=True):
+            act_on_flag(self.model, person, self.institution)
 
     def admit(self) -> bool:
         if self.beds_used >= self.beds:
@@ -172,7 +266,3 @@ class SupportOrganisation(FixedAgent):
 
     def release(self) -> None:
         self.beds_used -= 1
-
-    @property
-    def institution(self) -> str:
-        return "IOM/UN Women"

@@ -1,4 +1,9 @@
-"""The corridor model: one replication of one scenario.
+"""The corridor model: one replication of one scenario, and the order of its day.
+
+The model builds the corridor, the institutions and the people, and runs the day. The
+agents' rules are in `agents.py`, `traffickers.py` and `institutions.py`; what the
+interventions in force change is resolved once into `self.policy` (`policy.py`); every
+count and event goes to `self.ledger` (`ledger.py`).
 
 A day (one Mesa step, then the day's wake-ups, then the day's record):
 
@@ -21,8 +26,7 @@ so two scenarios run with the same seed see the same arrivals.
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict, deque
-from functools import partial
+from collections import defaultdict
 from itertools import accumulate
 
 import numpy as np
@@ -31,16 +35,17 @@ from mesa.agent import AgentSet
 from mesa.discrete_space import Network
 from mesa.time import Priority, Schedule
 
-from model.agents import FINAL_STATES, Migrant, State, Status
+from model.agents import Migrant
 from model.corridor import PlaceCell, Route, RouteBook, build_graph, positions
-from model.institutions import Official, SupportOrganisation
+from model.institutions import AsylumOffice, ImmigrationStation, Roster, SupportOrganisation
+from model.ledger import Ledger, series_reporters
+from model.policy import resolve
 from model.scenario import Place, Scenario
+from model.states import FINAL_STATES, State
 from model.traffickers import Trafficker
 
 #: One random stream per subsystem, spawned in this order from the run's seed.
 STREAMS = ("arrivals", "decisions", "recruitment", "screening", "enforcement")
-SEXES = ("female", "male")
-AGE_GROUPS = ("adult", "minor")
 #: Kinds of place where traffickers can operate.
 TRAFFICKER_GROUND = ("hub", "transit", "bypass")
 ADAPTATION_DAYS = 30  # assumption: traffickers revise where they work about monthly
@@ -58,39 +63,24 @@ class CorridorModel(Model):
         super().__init__(rng=seed)
         self.params = params
         self.seed = seed
+        self.policy = resolve(params)
+        self.ledger = Ledger(clock=lambda: self.steps)
+        self.by_state: dict[State, dict[Migrant, None]] = defaultdict(dict)
         self.streams = {
             name: np.random.default_rng(child)
             for name, child in zip(STREAMS, np.random.SeedSequence(seed).spawn(len(STREAMS)),
                                    strict=True)
         }
-        self._init_tallies()
         self._build_corridor()
-        self._post_officials()
+        self._open_institutions()
         self._place_traffickers()
-        self.asylum_queue: deque[Migrant] = deque()
-        self.datacollector = DataCollector(model_reporters=self._reporters())
+        self.datacollector = DataCollector(model_reporters=series_reporters())
         self.schedule_recurring(self.adapt_traffickers,
                                 Schedule(interval=ADAPTATION_DAYS, start=ADAPTATION_DAYS))
         self.schedule_recurring(self.record_day, Schedule(interval=1.0, start=1.0),
                                 priority=Priority.LOW)
 
     # ------------------------------------------------------------- building
-
-    def _init_tallies(self) -> None:
-        self.counts: Counter = Counter()  # (state, sex) -> people in that state now
-        self.by_state: dict[State, dict[Migrant, None]] = defaultdict(dict)
-        self.events: list[tuple] = []  # (day, person, from, to, place, cause)
-        self.tally: Counter = Counter()  # named event counts (see summarise)
-        self.victims: Counter = Counter()  # (measure, group) -> people
-        self.days_to_identification: list[int] = []
-        self.hub_waits: list[int] = []  # days claimants waited before a decision or giving up
-        self.smuggler_debts: list[float] = []
-        self.place_log: dict[int, Counter] = defaultdict(Counter)  # this month, per place
-        self.place_totals: dict[int, Counter] = defaultdict(Counter)  # whole run, per place
-        self.arrivals = self.asylum_claims = self.asylum_decided = self.gave_up = 0
-        self.detentions = self.detention_refused_full = 0
-        self.agent_days = self.transits_via_bypass = 0
-        self.traffickers_arrested = self.tvrh_issued = self.identified_deported = 0
 
     def _build_corridor(self) -> None:
         params = self.params
@@ -103,56 +93,21 @@ class CorridorModel(Model):
         self.crossing = self.space[next(p.id for p in places if p.kind == "crossing")]
         self.hub = self.space[next(p.id for p in places if p.kind == "hub")]
         exits = [p.id for p in places if p.kind == "exit"]
-        self.check_probability = self._effective_checks()
-        self.routes = RouteBook(graph, self.hub.coordinate, exits, self.check_probability)
+        self.routes = RouteBook(graph, self.hub.coordinate, exits,
+                                self.policy.check_probability)
         self._route_choice: dict[int, list[float]] = {}
-        self.station = next((self.space[p.id] for p in places if p.detention_capacity > 0),
-                            self.hub)
-        tightening = params.border_tightening
-        self.detention_capacity = sum(p.detention_capacity for p in places) + (
-            tightening.extra_detention_capacity if tightening.enabled else 0)
-        self.deport_share = (tightening.deport_share if tightening.enabled
-                             else params.enforcement.deport_share)
-        io = params.io_collaboration
-        beds = sum(p.shelter_beds for p in places) + (io.extra_shelter_beds if io.enabled else 0)
-        self.shelter = SupportOrganisation(self, self.hub, beds)
-        self.referral_days = io.referral_days if io.enabled else params.protection.referral_days
         spec = params.traffickers
         self.offer_base_log_odds = (math.log(spec.offer_success / (1 - spec.offer_success))
                                     if 0 < spec.offer_success < 1 else 0.0)
 
-    def _effective_checks(self) -> dict[int, float]:
-        """Each place's chance of a papers check: tightened, and zero without INM posted."""
-        tightening = self.params.border_tightening
-        factor = tightening.check_multiplier if tightening.enabled else 1.0
-        posted = {post.place for post in self.params.officials.posts
-                  if post.institution == "INM" and post.count > 0 and post.capacity_per_day > 0}
-        return {p.id: min(1.0, p.check_probability * factor) if p.id in posted else 0.0
-                for p in self.params.corridor.places}
-
-    def _post_officials(self) -> None:
-        self.officials: dict[tuple[int, str], list[Official]] = defaultdict(list)
-        for post in self.params.officials.posts:
-            for _ in range(post.count):
-                official = Official(self, self.space[post.place], post.institution,
-                                    post.capacity_per_day)
-                self.officials[(post.place, post.institution)].append(official)
-
-    @property
-    def trained_share(self) -> float:
-        training = self.params.cross_sector_training
-        base = self.params.officials.trained_share
-        return max(base, training.coverage) if training.enabled else base
-
-    def complicity_chance(self, trained: bool) -> float:
-        """Complicity falls with training and with the special prosecutor's oversight."""
-        chance = self.params.officials.complicity_probability
-        if trained:
-            chance *= 1.0 - self.params.cross_sector_training.complicity_reduction
-        prosecutor = self.params.special_prosecutor
-        if prosecutor.enabled:
-            chance *= 1.0 - prosecutor.complicity_oversight
-        return chance
+    def _open_institutions(self) -> None:
+        """The shelter, the officials at their posts, the asylum office and the station."""
+        places = self.params.corridor.places
+        self.shelter = SupportOrganisation(self, self.hub, self.policy.shelter_beds)
+        self.roster = Roster(self)
+        self.asylum_office = AsylumOffice(self)
+        station = next((self.space[p.id] for p in places if p.detention_capacity > 0), self.hub)
+        self.station = ImmigrationStation(self, station, self.policy.detention_capacity)
 
     def _place_traffickers(self) -> None:
         spec = self.params.traffickers
@@ -177,7 +132,7 @@ class CorridorModel(Model):
 
     def step(self) -> None:
         self.admit_arrivals()
-        self.decide_asylum_claims()
+        self.asylum_office.decide_claims()
         self.reach_exploited_people()
         self.move_travellers()
         self.traffickers_act()
@@ -197,8 +152,8 @@ class CorridorModel(Model):
         """Today's arrivals at the crossing, with traits drawn from the arrivals stream."""
         for traits in self.draw_arrivals():
             person = Migrant(self, self.crossing, traits)
-            self.arrivals += 1
-            self.record_passage(person)
+            self.ledger.add("arrivals")
+            self.ledger.at_place(self.crossing.coordinate, "passed")
             person.set_out(self.routes.to_hub(self.crossing.coordinate), "arrived at the crossing")
 
     def draw_arrivals(self) -> list[dict]:
@@ -238,39 +193,23 @@ class CorridorModel(Model):
             self._route_choice[key] = list(accumulate(w / total for w in weights))
         return self._route_choice[key]
 
-    def decide_asylum_claims(self) -> None:
-        """The asylum office (COMAR) decides up to its daily capacity, first come first served."""
-        capacity = self.params.hub.asylum_capacity_per_day
-        decided = 0
-        while decided < capacity and self.asylum_queue:
-            person = self.asylum_queue.popleft()
-            if person.status is not Status.ASYLUM_APPLICANT or not person.recruitable:
-                continue  # gave up, or abandoned the claim some other way
-            granted = bool(self.streams["decisions"].random() < self.params.hub.grant_rate)
-            person.receive_decision(granted)
-            decided += 1
-        self.asylum_decided += decided
-
     def reach_exploited_people(self) -> None:
         """Each exploited person may escape, call the hotline, or meet an inspection or raid."""
-        params = self.params
+        params, policy = self.params, self.policy
         decisions, enforcement = self.streams["decisions"], self.streams["enforcement"]
-        io = params.io_collaboration
-        tightening = params.border_tightening
-        raid_chance = params.detection.raid_find_per_day * (
-            tightening.raid_multiplier if tightening.enabled else 1.0)
+        hotline = policy.hotline_contact_per_day
         for person in list(self.by_state[State.EXPLOITED]):
             place = person.place_id
             if decisions.random() < params.traffickers.escape_per_day:
                 person.escape_exploitation()
-            elif io.enabled and decisions.random() < io.hotline_contact_per_day:
+            elif hotline > 0 and decisions.random() < hotline:
                 self.shelter.take_call(person)
             elif enforcement.random() < params.detection.inspection_find_per_day:
-                inspector = self.on_duty(place, "inspector")
+                inspector = self.roster.on_duty(place, "inspector")
                 if inspector is not None:
                     inspector.inspect(person)
-            elif enforcement.random() < raid_chance:
-                officer = self.on_duty(place, "INM")
+            elif enforcement.random() < policy.raid_find_per_day:
+                officer = self.roster.on_duty(place, "INM")
                 if officer is not None:
                     officer.raid(person)
 
@@ -283,61 +222,6 @@ class CorridorModel(Model):
             people_here = [a for a in self.space[place_id]._agents if isinstance(a, Migrant)]
             for trafficker in by_place[place_id]:
                 trafficker.act(people_here)
-
-    # --------------------------------------------------------- enforcement
-
-    def on_duty(self, place_id: int, institution: str) -> Official | None:
-        """An official of this institution here with capacity left today, picked at random."""
-        staff = self.officials.get((place_id, institution))
-        if not staff:
-            return None
-        start = int(self.streams["enforcement"].integers(len(staff)))
-        for offset in range(len(staff)):
-            official = staff[(start + offset) % len(staff)]
-            if official.available:
-                return official
-        return None
-
-    def papers_check_officer(self, place: Place) -> Official | None:
-        """The INM officer who checks this passer-by, or None if nobody checks them."""
-        chance = self.check_probability[place.id]
-        if chance <= 0 or self.streams["enforcement"].random() >= chance:
-            return None
-        return self.on_duty(place.id, "INM")
-
-    def detain(self, person: Migrant, cause: str) -> bool:
-        """Detain in the immigration station if a place is free; otherwise let them go."""
-        if self.count(State.DETAINED) >= self.detention_capacity:
-            self.detention_refused_full += 1
-            return False
-        if person.is_victim:
-            self.tally["victims_detained_unidentified"] += 1
-        self.detentions += 1
-        person.be_detained(self.station, cause)
-        return True
-
-    def arrest_chance(self, cooperating: bool, specialised: bool = True) -> float:
-        """Chance an investigated case ends in the exploiter's arrest."""
-        params = self.params
-        chance = params.protection.prosecution_arrest_probability
-        if specialised and params.special_prosecutor.enabled:
-            chance *= params.special_prosecutor.arrest_multiplier
-        if cooperating:
-            chance *= params.protection.cooperation_gain
-        return min(chance, 1.0)
-
-    def prosecute(self, person: Migrant, cooperating: bool) -> None:
-        """FEVIMTRA takes up an identified case; when it has no capacity left today (or no
-        post), a state prosecutor does, without the special prosecutor's strengthening."""
-        prosecutor = self.on_duty(self.hub.coordinate, "FEVIMTRA")
-        if prosecutor is not None:
-            prosecutor.prosecute(person, cooperating)
-            return
-        trafficker = person.exploiter
-        if trafficker is not None and trafficker.active and (
-                self.streams["enforcement"].random() < self.arrest_chance(cooperating,
-                                                                          specialised=False)):
-            trafficker.be_arrested()
 
     # --------------------------------------------------------- adaptation
 
@@ -353,132 +237,39 @@ class CorridorModel(Model):
                 trafficker.leave_trade()
             elif rng.random() < spec.relocate_share:
                 trafficker.relocate(self.space[ground[rng.choice(len(ground), p=attraction)].id])
-        recruits = sum(log["recruits"] for log in self.place_log.values())
+        recruits = sum(log["recruited"] for log in self.ledger.month.values())
         room = max(0, spec.maximum - len(self.traffickers))
         entrants = min(room, int(rng.poisson(spec.entry_per_recruit * recruits)))
         for i in rng.choice(len(ground), size=entrants, p=attraction).tolist():
             Trafficker(self, self.space[ground[i].id])
-        self.place_log.clear()
+        self.ledger.close_month()
 
     def _attraction(self, place: Place) -> float:
         """More recruits draw traffickers; identifications, arrests and checks repel them."""
-        log = self.place_log[place.id]
-        pressure = (log["identified"] + log["arrests"]) / (1 + log["recruits"])
-        pressure += self.check_probability[place.id]
-        return (1 + log["recruits"]) * math.exp(-self.params.traffickers.enforcement_aversion
+        log = self.ledger.month[place.id]
+        pressure = (log["identified"] + log["arrests"]) / (1 + log["recruited"])
+        pressure += self.policy.check_probability[place.id]
+        return (1 + log["recruited"]) * math.exp(-self.params.traffickers.enforcement_aversion
                                                 * pressure)
 
-    # ------------------------------------------------------------ recording
+    # ------------------------------------------------------------ the day's record
 
-    def record_transition(self, person: Migrant, old: State | None, new: State, cause: str):
+    def reindex(self, person: Migrant, old: State | None, new: State) -> None:
+        """Keep the by-state index the day's loops read (people who left are dropped)."""
         if old is not None:
-            self.counts[(old, person.sex)] -= 1
             self.by_state[old].pop(person, None)
-        self.counts[(new, person.sex)] += 1
         if new not in FINAL_STATES:
             self.by_state[new][person] = None
-        if new is State.EXITED and person.used_bypass:
-            self.transits_via_bypass += 1
-        self.events.append((self.day, person.unique_id, old, new, person.place_id, cause))
-
-    def record_hub_wait(self, person: Migrant) -> None:
-        """A claimant's wait at the hub ended (decision or giving up)."""
-        if person.hub_day is not None:
-            self.hub_waits.append(self.day - person.hub_day)
-
-    def _groups(self, person: Migrant) -> tuple[str, str, str]:
-        return ("all", person.sex, person.age_group)
-
-    def record_passage(self, person: Migrant) -> None:
-        self.place_totals[person.place_id]["passed"] += 1
-
-    def record_recruitment(self, person: Migrant) -> None:
-        self.place_log[person.place_id]["recruits"] += 1
-        self.place_totals[person.place_id]["recruited"] += 1
-        if person.times_trafficked == 1:
-            for group in self._groups(person):
-                self.victims[("true", group)] += 1
-        else:
-            self.tally["retrafficked"] += 1
-            if person.identified:
-                self.tally["retrafficked_after_identification"] += 1
-
-    def record_identification(self, person: Migrant) -> None:
-        """Count a person once, at their first identification (as victims_true counts)."""
-        self.place_log[person.place_id]["identified"] += 1
-        self.place_totals[person.place_id]["identified"] += 1
-        self.days_to_identification.append(self.day - person.victim_since)
-        self.tally["identifications"] += 1
-        if not person.identified:
-            for group in (*self._groups(person), person.exploitation_form or "not_yet"):
-                self.victims[("identified", group)] += 1
-
-    def record_protection(self, person: Migrant) -> None:
-        """Count a person once, at their first protection."""
-        if not person.protected:
-            person.protected = True
-            for group in self._groups(person):
-                self.victims[("protected", group)] += 1
-
-    def record_exploitation(self, person: Migrant) -> None:
-        if person.times_trafficked == 1:
-            self.victims[("true", person.exploitation_form)] += 1
-
-    def record_screening_flag(self, person: Migrant, screener) -> None:
-        """A screener flagged the person: a victim is identified, anyone else is cleared."""
-        if person.is_victim:
-            person.be_identified(screener.institution)
-        else:
-            self.tally["false_positive_referrals"] += 1
-
-    def record_complicity(self, person: Migrant, cause: str) -> None:
-        self.tally["complicity_events"] += 1
-        self.events.append((self.day, person.unique_id, person.state, person.state,
-                            person.place_id, cause))
-
-    def record_smuggling(self, person: Migrant, fee: float) -> None:
-        self.tally["smuggled"] += 1
-        self.smuggler_debts.append(max(0.0, fee - person.money))
 
     def record_day(self) -> None:
-        self.agent_days += self.present
+        self.ledger.add("agent_days", self.ledger.present)
         self.datacollector.collect(self)
-
-    def count(self, state: State, sex: str | None = None) -> int:
-        if sex is not None:
-            return self.counts[(state, sex)]
-        return sum(self.counts[(state, s)] for s in SEXES)
-
-    @property
-    def present(self) -> int:
-        """People still in the corridor (not exited, not deported)."""
-        return sum(n for (state, _), n in self.counts.items() if state not in FINAL_STATES)
 
     @property
     def traffickers_active(self) -> int:
         return len(self.traffickers)
 
     @property
-    def victims_true(self) -> int:
-        return self.victims[("true", "all")]
-
-    @property
-    def victims_identified(self) -> int:
-        return self.victims[("identified", "all")]
-
-    @property
     def claimants_waiting_days(self) -> list[int]:
         """Days waited so far by claimants still waiting (censored at the last day)."""
-        return [self.day - p.hub_day for p in self.asylum_queue
-                if p.status is Status.ASYLUM_APPLICANT and p.recruitable]
-
-    def _reporters(self) -> dict:
-        reporters = {"day": "day", "arrivals": "arrivals", "present": "present",
-                     "traffickers_active": "traffickers_active", "victims_true": "victims_true",
-                     "victims_identified": "victims_identified"}
-        for state in State:
-            reporters[state.value] = partial(CorridorModel.count, state=state)
-            for sex in SEXES:
-                reporters[f"{state.value}_{sex}"] = partial(CorridorModel.count, state=state,
-                                                            sex=sex)
-        return reporters
+        return self.asylum_office.days_waited_so_far()

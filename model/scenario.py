@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from model.errors import UserError
+
 PlaceKind = Literal["crossing", "hub", "checkpoint", "transit", "bypass", "exit"]
 RouteType = Literal["highway", "bypass"]
 Probability = Field(ge=0.0, le=1.0)
 
 
-class ScenarioError(Exception):
+class ScenarioError(UserError):
     """A user mistake in a scenario file: printed as one line, exit status 2."""
 
     def __init__(self, file: Path | str, key: str, message: str):
@@ -205,6 +208,10 @@ class Officials(_Strict):
     posts: list[OfficialPost]
     trained_share: float = Field(ge=0, le=1, description="share trained without the FFP programme")
     sensitivity_untrained: float = Probability
+    trained_sensitivity_gain: float = Field(
+        ge=0, le=1, description="added to a trained screener's sensitivity, whoever trained them")
+    trained_complicity_reduction: float = Field(
+        ge=0, le=1, description="share of complicity a trained official no longer shows")
     specificity: float = Probability
     complicity_probability: float = Probability
     bribe_usd: float = Field(ge=0, le=10000)
@@ -251,11 +258,12 @@ class GenderResponsiveScreening(Intervention):
 
 
 class CrossSectorTraining(Intervention):
-    """Cross-sector training: modelled for the officials who screen (INM, inspectors, FEVIMTRA)."""
+    """Cross-sector training: modelled for the officials who screen (INM, inspectors, FEVIMTRA).
+
+    What training does to a trained official is in `officials` (it acts on officials trained
+    before the FFP too); this block says how many are trained."""
 
     coverage: float = Field(ge=0, le=1, description="share of officials trained")
-    sensitivity_gain: float = Field(ge=0, le=1)
-    complicity_reduction: float = Field(ge=0, le=1)
 
 
 class IOCollaboration(Intervention):
@@ -505,6 +513,46 @@ def _allowed_keys(loc: tuple, raw: dict) -> list[str]:
         if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
             return []
     return list(cls.model_fields)
+
+
+def with_changes(scenario: Scenario, changes: Mapping[str, Any],
+                 source: str = "<changes>") -> Scenario:
+    """The scenario with some values changed by dotted key, validated like a file.
+
+    `with_changes(s, {"hub.rest_days": 2, "border_tightening.enabled": True})`. A key may
+    name a whole table or list (`"corridor.places"`) or an element of a list by its index
+    (`"corridor.places.1.shelter_beds"`). A mistake raises the same one-line
+    `ScenarioError` as a file would, with `source` in place of the file name.
+    """
+    raw = scenario.model_dump()
+    for dotted, value in changes.items():
+        _set_dotted(raw, str(dotted), value, source)
+    return validate_scenario(raw, source)
+
+
+def _set_dotted(raw: dict, dotted: str, value: Any, source: str) -> None:
+    """Set one dotted key in nested scenario data; unknown keys are one-line errors."""
+    *parents, last = dotted.split(".")
+    node: Any = raw
+    for depth, part in enumerate([*parents, last]):
+        is_last = depth == len(parents)
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ScenarioError(source, dotted, f"'{part}' is not an index of this list "
+                                    f"(0 to {len(node) - 1})")
+            key: Any = int(part)
+        elif isinstance(node, dict) and part in node:
+            key = part
+        else:
+            allowed = list(node) if isinstance(node, dict) else []
+            hint = difflib.get_close_matches(part, allowed, n=1)
+            did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
+            raise ScenarioError(source, dotted, f"unknown key{did_you_mean} (allowed here: "
+                                f"{', '.join(allowed) or 'nothing: not a table'})")
+        if is_last:
+            node[key] = value
+        else:
+            node = node[key]
 
 
 # ------------------------------------------------------------------ describing

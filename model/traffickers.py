@@ -55,8 +55,8 @@ class Trafficker(CellAgent):
     def be_arrested(self) -> None:
         """An arrest removes the trafficker from the trade."""
         self.active = False
-        self.model.traffickers_arrested += 1
-        self.model.place_log[self.cell.coordinate]["arrests"] += 1
+        self.model.ledger.add("traffickers_arrested")
+        self.model.ledger.at_place(self.cell.coordinate, "arrests")
         self.remove()
 
     def leave_trade(self) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from model.scenario import Scenario, load_raw, validate_scenario
+from model.scenario import Scenario, load_raw, validate_scenario, with_changes
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -24,14 +24,7 @@ def baseline_raw() -> dict:
 
 def variant(raw: dict, **changes) -> Scenario:
     """The baseline with dotted-key changes, e.g. variant(raw, **{"hub.rest_days": 1})."""
-    data = copy.deepcopy(raw)
-    for dotted, value in changes.items():
-        *parents, last = dotted.split(".")
-        node = data
-        for key in parents:
-            node = node[key]
-        node[last] = value
-    return validate_scenario(data)
+    return with_changes(validate_scenario(copy.deepcopy(raw)), changes)
 
 
 @pytest.fixture()

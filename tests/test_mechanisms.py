@@ -43,7 +43,7 @@ def test_screening_sensitivity_zero_identifies_no_one(baseline_raw, sensitivity,
     keys = ("victims_true", "victims_identified")
     totals = pooled(baseline_raw, keys, **{
         "officials.sensitivity_untrained": sensitivity,
-        "cross_sector_training.sensitivity_gain": 0.0,
+        "officials.trained_sensitivity_gain": 0.0,
         "io_collaboration.enabled": True,  # the hotline screens too
         "detection.inspection_find_per_day": 0.03,
     })

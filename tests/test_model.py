@@ -9,9 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.agents import FINAL_STATES, Migrant, State
-from model.model import SEXES, CorridorModel
+from model.agents import Migrant
+from model.model import CorridorModel
 from model.run import simulate
+from model.states import FINAL_STATES, SEXES, State
 from tests.conftest import variant
 
 STATE_COLUMNS = [s.value for s in State]
@@ -48,8 +49,8 @@ def test_counts_match_the_people_in_the_model(make_variant):
         for state in State:
             expected = 0 if state in FINAL_STATES else int(live.get(state, 0))
             if state not in FINAL_STATES:
-                assert model.count(state) == expected, (model.day, state)
-        assert model.present == len(model.agents_by_type[Migrant])
+                assert model.ledger.count(state) == expected, (model.day, state)
+        assert model.ledger.present == len(model.agents_by_type[Migrant])
 
 
 def test_asylum_office_never_exceeds_its_capacity(make_variant):

@@ -1,0 +1,329 @@
+"""The ledger: everything a run observes, written through a few verbs, and what it reports.
+
+Agents and institutions act; the ledger only counts. Rules never write a count of their own:
+they tell the ledger what happened (`transition`, `add`, `sample`, `victim`, `at_place`,
+`note`) and the ledger keeps
+
+- people in each state by sex, now (`count`, `present`);
+- named tallies (`tally`), victims by measure and group (`victims`), samples of durations
+  and debts (`samples`);
+- the event log: one row per change of state, with its day, place and cause;
+- per-place totals over the run, and this month's per place (which traffickers adapt to).
+
+The **outcome catalogue** (`OUTCOMES`) names every scalar a run reports, with its unit, a
+one-line meaning and whether more is better; the daily series' columns are in `SERIES`.
+The summary, the daily reporters, `corridor compare`, the report's labels, the sweep files'
+check and the ODD test all read these two catalogues.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from model.states import AGE_GROUPS, EXPLOITATION_FORMS, FINAL_STATES, SEXES, State
+
+if TYPE_CHECKING:
+    from model.agents import Migrant
+    from model.model import CorridorModel
+
+EVENT_COLUMNS = ["day", "person", "from_state", "to_state", "place", "cause"]
+#: Keys of a run's summary that identify it rather than measure it.
+RUN_KEYS = ("scenario", "seed", "days")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One reported quantity: its name, unit, meaning, and whether more of it is better
+    (None: descriptive, neither better nor worse)."""
+
+    name: str
+    unit: str
+    meaning: str
+    higher_is_better: bool | None = None
+
+
+def _victim_outcomes() -> list[Outcome]:
+    meanings = {"true": ("people trafficked in the run (true victims, identified or not)", False),
+                "identified": ("victims identified by an official or the hotline", True),
+                "protected": ("identified victims given a shelter place", True)}
+    out = []
+    for measure, (meaning, better) in meanings.items():
+        for group in (*SEXES, *AGE_GROUPS):
+            out.append(Outcome(f"victims_{measure}_{group}", "people", f"{meaning}: {group}",
+                               better))
+    for measure in ("true", "identified"):
+        meaning, better = meanings[measure]
+        for form in EXPLOITATION_FORMS:
+            out.append(Outcome(f"victims_{measure}_{form}", "people",
+                               f"{meaning}, in {form} exploitation", better))
+    return out
+
+
+#: Every scalar outcome of a run, in the order `summary.json` lists them.
+OUTCOMES: tuple[Outcome, ...] = (
+    Outcome("arrivals", "people", "people who arrived at the crossing"),
+    Outcome("transit_completed", "people", "people who left the corridor by an exit"),
+    Outcome("still_in_corridor", "people", "people still in the corridor on the last day"),
+    Outcome("asylum_claims", "claims", "asylum claims filed at the hub"),
+    Outcome("asylum_decisions", "decisions", "claims the asylum office decided"),
+    Outcome("gave_up_waiting", "people", "claimants who gave up waiting and moved on"),
+    Outcome("mean_wait_days_hub", "days", "mean days claimants waited at the hub (decided, "
+            "gave up, or still waiting at the end)", False),
+    Outcome("detentions", "detentions", "people taken into an immigration station"),
+    Outcome("detention_refused_full", "people", "detentions not made because stations were "
+            "full"),
+    Outcome("deportations", "people", "people deported after detention"),
+    Outcome("bypass_share", "share", "share of completed transits that used a bypass path",
+            False),
+    Outcome("agent_days", "person-days", "days spent in the corridor by all people"),
+    Outcome("victims_true", "people", "people trafficked in the run (true victims, identified "
+            "or not)", False),
+    Outcome("incidence_per_1000", "per 1,000 arrivals", "people trafficked per 1,000 arrivals",
+            False),
+    Outcome("victims_identified", "people", "victims identified (each person once)", True),
+    Outcome("identification_rate", "share", "victims identified / victims true", True),
+    Outcome("median_days_to_identification", "days", "median days from recruitment to "
+            "identification", False),
+    Outcome("victims_protected", "people", "identified victims given a shelter place", True),
+    Outcome("tvrh_issued", "visas", "humanitarian visas (TVRH) issued to victims", True),
+    Outcome("retrafficked", "recruitments", "recruitments of people trafficked before", False),
+    Outcome("retrafficked_after_identification", "recruitments", "recruitments of people "
+            "identified as victims before", False),
+    Outcome("identified_deported", "people", "identified victims deported", False),
+    Outcome("victims_detained_unidentified", "detentions", "detentions of victims not "
+            "identified as victims", False),
+    Outcome("false_positive_referrals", "people", "people wrongly flagged as victims"),
+    Outcome("traffickers_arrested", "people", "traffickers arrested", True),
+    Outcome("traffickers_active_end", "people", "traffickers active on the last day", False),
+    Outcome("complicity_events", "events", "extortions, tip-offs and dropped cases by "
+            "complicit officials", False),
+    Outcome("smuggled", "people", "people who hired a guide for a bypass path"),
+    Outcome("mean_smuggler_debt_usd", "USD", "mean debt owed to a guide by people who hired "
+            "one", False),
+    *_victim_outcomes(),
+    Outcome("identifications", "identifications", "identifications, counting a person "
+            "identified twice twice"),
+)
+OUTCOME_BY_NAME = {o.name: o for o in OUTCOMES}
+OUTCOME_NAMES = tuple(OUTCOME_BY_NAME)
+
+
+def _series_columns() -> tuple[Outcome, ...]:
+    columns = [Outcome("day", "day", "day of the run"),
+               Outcome("arrivals", "people", "arrivals so far"),
+               Outcome("present", "people", "people in the corridor (not exited or deported)"),
+               Outcome("traffickers_active", "people", "traffickers active"),
+               Outcome("victims_true", "people", "people trafficked so far", False),
+               Outcome("victims_identified", "people", "victims identified so far", True)]
+    for state in State:
+        columns.append(Outcome(state.value, "people", f"people {state.value.replace('_', ' ')}"
+                               f"{' so far' if state in FINAL_STATES else ' now'}"))
+        for sex in SEXES:
+            columns.append(Outcome(f"{state.value}_{sex}", "people",
+                                   f"{sex} people {state.value.replace('_', ' ')}"))
+    return tuple(columns)
+
+
+#: The daily series' columns, in order.
+SERIES: tuple[Outcome, ...] = _series_columns()
+
+
+def label(name: str) -> str:
+    """A reader's label for an outcome: its name in words and its unit."""
+    outcome = OUTCOME_BY_NAME.get(name)
+    words = name.replace("_", " ")
+    return f"{words} ({outcome.unit})" if outcome else words
+
+
+class Ledger:
+    """Counts, tallies, samples, events and per-place totals of one run.
+
+    Args:
+        clock: returns today's day number (events are dated by it).
+    """
+
+    def __init__(self, clock: Callable[[], int]):
+        self._clock = clock
+        self.counts: Counter = Counter()  # (state, sex) -> people in that state now
+        self.tally: Counter = Counter()  # named counts
+        self.victims: Counter = Counter()  # (measure, group) -> people
+        self.samples: dict[str, list[float]] = defaultdict(list)
+        self.events: list[tuple] = []  # (day, person, from, to, place, cause)
+        self.month: dict[int, Counter] = defaultdict(Counter)  # this month, per place
+        self.place_totals: dict[int, Counter] = defaultdict(Counter)  # whole run, per place
+
+    # ------------------------------------------------------------------- verbs
+
+    def transition(self, person: Migrant, old: State | None, new: State, cause: str) -> None:
+        """A person changed state: move them between counts and log the event."""
+        if old is not None:
+            self.counts[(old, person.sex)] -= 1
+        self.counts[(new, person.sex)] += 1
+        if new is State.EXITED and person.used_bypass:
+            self.tally["transits_via_bypass"] += 1
+        self.events.append((self._clock(), person.unique_id, old, new, person.place_id, cause))
+
+    def note(self, person: Migrant, cause: str) -> None:
+        """Something happened to a person that is not a change of state (an extortion)."""
+        self.events.append((self._clock(), person.unique_id, person.state, person.state,
+                            person.place_id, cause))
+
+    def add(self, name: str, n: int = 1) -> None:
+        """Add to a named tally."""
+        self.tally[name] += n
+
+    def sample(self, name: str, value: float) -> None:
+        """Keep one observation of a duration or an amount."""
+        self.samples[name].append(value)
+
+    def at_place(self, place_id: int, name: str) -> None:
+        """Count something at a place, for this month and for the whole run."""
+        self.month[place_id][name] += 1
+        self.place_totals[place_id][name] += 1
+
+    def victim(self, measure: str, groups: tuple[str, ...]) -> None:
+        """Count a person once under a measure (true, identified, protected) for each group."""
+        for group in groups:
+            self.victims[(measure, group)] += 1
+
+    def close_month(self) -> None:
+        self.month.clear()
+
+    # ------------------------------------------------------------------ reading
+
+    def count(self, state: State, sex: str | None = None) -> int:
+        if sex is not None:
+            return self.counts[(state, sex)]
+        return sum(self.counts[(state, s)] for s in SEXES)
+
+    @property
+    def present(self) -> int:
+        """People still in the corridor (not exited, not deported)."""
+        return sum(n for (state, _), n in self.counts.items() if state not in FINAL_STATES)
+
+    def journey(self, person_id: int) -> list[dict]:
+        """One person's events in the order they happened: day, from, to, place, cause."""
+        return [dict(zip(EVENT_COLUMNS, event, strict=True)) for event in self.events
+                if event[1] == person_id]
+
+    def events_frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.events, columns=EVENT_COLUMNS)
+        for column in ("from_state", "to_state", "cause"):
+            frame[column] = frame[column].astype("string").astype("category")
+        return frame
+
+
+# ------------------------------------------------------------------ reporting
+
+
+def series_reporters() -> dict[str, Callable]:
+    """Mesa DataCollector model reporters for the columns of `SERIES`, in order."""
+    reporters: dict[str, Callable] = {
+        "day": _day, "arrivals": _arrivals, "present": _present,
+        "traffickers_active": _traffickers_active, "victims_true": _victims_true,
+        "victims_identified": _victims_identified}
+    for state in State:
+        reporters[state.value] = partial(_in_state, state=state)
+        for sex in SEXES:
+            reporters[f"{state.value}_{sex}"] = partial(_in_state, state=state, sex=sex)
+    assert tuple(reporters) == tuple(c.name for c in SERIES)
+    return reporters
+
+
+def _day(model: CorridorModel) -> int:
+    return model.day
+
+
+def _arrivals(model: CorridorModel) -> int:
+    return model.ledger.tally["arrivals"]
+
+
+def _present(model: CorridorModel) -> int:
+    return model.ledger.present
+
+
+def _traffickers_active(model: CorridorModel) -> int:
+    return model.traffickers_active
+
+
+def _victims_true(model: CorridorModel) -> int:
+    return model.ledger.victims[("true", "all")]
+
+
+def _victims_identified(model: CorridorModel) -> int:
+    return model.ledger.victims[("identified", "all")]
+
+
+def _in_state(model: CorridorModel, state: State, sex: str | None = None) -> int:
+    return model.ledger.count(state, sex)
+
+
+def summarise(model: CorridorModel, days: int) -> dict:
+    """The run's summary: its identity, then every outcome of the catalogue, in order."""
+    measured = _measure(model)
+    extra = set(measured) - set(OUTCOME_NAMES)
+    if extra:
+        raise RuntimeError(f"outcomes missing from the catalogue: {sorted(extra)}")
+    identity = {"scenario": model.params.name, "seed": model.seed, "days": days}
+    return {**identity, **{name: measured[name] for name in OUTCOME_NAMES}}
+
+
+def _measure(model: CorridorModel) -> dict:
+    ledger = model.ledger
+    tally, victims, samples = ledger.tally, ledger.victims, ledger.samples
+    waits = samples["hub_waits"] + model.claimants_waiting_days
+    exited = ledger.count(State.EXITED)
+    arrivals = tally["arrivals"]
+    true, identified = victims[("true", "all")], victims[("identified", "all")]
+    to_identification, debts = samples["days_to_identification"], samples["smuggler_debts"]
+    measured = {
+        "arrivals": arrivals,
+        "transit_completed": exited,
+        "still_in_corridor": ledger.present,
+        "asylum_claims": tally["asylum_claims"],
+        "asylum_decisions": tally["asylum_decisions"],
+        "gave_up_waiting": tally["gave_up_waiting"],
+        "mean_wait_days_hub": float(np.mean(waits)) if waits else 0.0,
+        "detentions": tally["detentions"],
+        "detention_refused_full": tally["detention_refused_full"],
+        "deportations": ledger.count(State.DEPORTED),
+        "bypass_share": tally["transits_via_bypass"] / exited if exited else 0.0,
+        "agent_days": tally["agent_days"],
+        "victims_true": true,
+        "incidence_per_1000": 1000.0 * true / arrivals if arrivals else 0.0,
+        "victims_identified": identified,
+        "identification_rate": identified / true if true else 0.0,
+        "median_days_to_identification": (float(np.median(to_identification))
+                                          if to_identification else None),
+        "victims_protected": victims[("protected", "all")],
+        "traffickers_active_end": model.traffickers_active,
+        "mean_smuggler_debt_usd": float(np.mean(debts)) if debts else 0.0,
+    }
+    for name in ("tvrh_issued", "retrafficked", "retrafficked_after_identification",
+                 "identified_deported", "victims_detained_unidentified",
+                 "false_positive_referrals", "traffickers_arrested", "complicity_events",
+                 "smuggled", "identifications"):
+        measured[name] = tally[name]
+    for measure in ("true", "identified", "protected"):
+        for group in (*SEXES, *AGE_GROUPS):
+            measured[f"victims_{measure}_{group}"] = victims[(measure, group)]
+    for measure in ("true", "identified"):
+        for form in EXPLOITATION_FORMS:
+            measured[f"victims_{measure}_{form}"] = victims[(measure, form)]
+    return measured
+
+
+def places_frame(model: CorridorModel) -> pd.DataFrame:
+    """Where things happened, place by place, over the whole run."""
+    totals = model.ledger.place_totals
+    rows = [{"place": p.id, "name": p.name, "passed": totals[p.id]["passed"],
+             "recruited": totals[p.id]["recruited"], "identified": totals[p.id]["identified"]}
+            for p in model.params.corridor.places]
+    return pd.DataFrame(rows)
