@@ -256,7 +256,7 @@ def command_run(args: argparse.Namespace) -> None:
     params = load_scenario(args.scenario)
     days = args.days or params.days
     out_dir = args.out or default_out_dir(params, args.seed)
-    with tqdm(total=days, desc=f"{params.name} seed {args.seed}", unit="day",
+    with tqdm(total=params.warmup_days + days, desc=f"{params.name} seed {args.seed}", unit="day",
               disable=args.quiet, file=sys.stderr) as bar:
         result = simulate(params, args.seed, days, on_day=lambda: bar.update(1))
     try:

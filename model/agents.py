@@ -62,6 +62,10 @@ class Migrant(CellAgent):
         self.exploitation_form: str | None = None
         self.victim_since: int | None = None
         self.times_trafficked = 0
+        self.times_detained = 0
+        self.claimed_in_detention = False
+        self.victim_when_detained = False  # a victim not identified as one, at detention
+        self.returning = False  # deported, and will try the journey again
         self.identified = False
         self.protected = False
         self.cell = cell
@@ -96,7 +100,7 @@ class Migrant(CellAgent):
         old, self.state = self.state, new
         self.model.ledger.transition(self, old, new, cause)
         self.model.reindex(self, old, new)
-        if new in FINAL_STATES:
+        if new in FINAL_STATES and not self.returning:
             self.cancel_wakeup()
             self.remove()
 
@@ -231,7 +235,8 @@ class Migrant(CellAgent):
             self.sleep_until(self.model.day + money_days, self.run_out_of_money)
 
     def days_until_giving_up(self) -> int | None:
-        rate = self.model.params.hub.give_up_per_day
+        """Claimants give up less when the road north is watched (containment)."""
+        rate = self.model.give_up_per_day
         if rate <= 0:
             return None
         return int(self.model.streams["decisions"].geometric(rate))
@@ -404,6 +409,7 @@ class Migrant(CellAgent):
         """A humanitarian visa: legal stay and travel with papers."""
         self._wakeup = None
         self.model.shelter.release()
+        self.cell = self.model.shelter.site
         self.exploiter = None
         self.status = Status.TVRH_HOLDER
         self.model.ledger.add("tvrh_issued")
@@ -412,13 +418,21 @@ class Migrant(CellAgent):
     def leave_shelter(self) -> None:
         self._wakeup = None
         self.model.shelter.release()
+        self.cell = self.model.shelter.site
         self.exploiter = None
         self.set_out(self.model.routes.to_exit(self.place_id), "left the shelter")
 
     # ------------------------------------------------------------- detention
 
     def be_detained(self, station: PlaceCell, cause: str) -> None:
+        """Taken to the station. A victim detained as an irregular migrant is harmed, not
+        protected: their exploitation is interrupted, not ended, and may resume."""
         self.cancel_wakeup()
+        self.victim_when_detained = self.is_victim
+        self.times_detained += 1
+        share = self.model.params.enforcement.claim_in_detention_share
+        self.claimed_in_detention = (share > 0 and self.model.streams["decisions"].random()
+                                     < share)
         self.exploiter = None
         self.cell = station
         self.set_state(State.DETAINED, cause)
@@ -428,10 +442,49 @@ class Migrant(CellAgent):
     def end_detention(self) -> None:
         """Deported, or released at the station without papers and heading north."""
         self._wakeup = None
+        if self.claimed_in_detention and self.model.station.site.place.asylum_office:
+            self.join_queue_from_detention()
+            return
         if self.model.streams["enforcement"].random() < self.model.policy.deport_share:
-            if self.identified:
-                self.model.ledger.add("identified_deported")
-            self.set_state(State.DEPORTED, "deported after detention")
+            self.be_deported()
             return
         self.status = Status.IRREGULAR
+        self.cell = self.model.station.site
         self.set_out(self.model.routes.to_exit(self.place_id), "released from detention")
+
+    def join_queue_from_detention(self) -> None:
+        """A claim filed from the station: no deportation while it is pending (non-refoulement);
+        on release the person waits at the hub like any claimant."""
+        self.claimed_in_detention = False
+        self.status = Status.ASYLUM_APPLICANT
+        self.cell = self.model.station.site
+        self.visited_hub = True
+        self.hub_day = self.model.day
+        self.set_state(State.WAITING, "claimed asylum in detention")
+        self.model.asylum_office.file_claim(self)
+        self.plan_waiting()
+
+    def be_deported(self) -> None:
+        """Returned across the border. Many try again: a returning person re-enters at the
+        crossing after a while, with their history (debt, detentions, exploitation)."""
+        ledger, enforcement = self.model.ledger, self.model.params.enforcement
+        ledger.add("deportations")
+        if self.identified:
+            ledger.add("identified_deported")
+        elif self.victim_when_detained:
+            ledger.add("victims_deported_unidentified")
+        self.returning = (enforcement.reentry_share > 0
+                          and self.model.streams["enforcement"].random()
+                          < enforcement.reentry_share)
+        self.set_state(State.DEPORTED, "deported after detention")
+        if self.returning:
+            self.sleep_until(self.model.day + enforcement.reentry_days, self.reenter)
+
+    def reenter(self) -> None:
+        """Back at the crossing, irregular, heading for the hub again."""
+        self._wakeup = None
+        self.returning = False
+        self.status = Status.IRREGULAR
+        self.cell = self.model.crossing
+        self.model.ledger.add("reentries")
+        self.set_out(self.model.routes.to_hub(self.place_id), "re-entered after deportation")

@@ -83,9 +83,22 @@ def build_graph(corridor: Corridor) -> nx.Graph:
     return graph
 
 
-def positions(corridor: Corridor) -> dict[int, tuple[float, float]]:
+def add_facility(graph: nx.Graph, site: Place, name: str, kind: str) -> int:
+    """A place with no roads, at another place's position: the immigration station or the
+    shelter. People inside are not among the people out in the town (recruiters do not meet
+    them there); they leave it back into the town it stands in."""
+    facility_id = max(graph.nodes) + 1
+    place = Place.model_construct(
+        id=facility_id, name=f"{name} ({site.name})", kind=kind, lon=site.lon, lat=site.lat,
+        shelter_beds=0, asylum_office=False, detention_capacity=0, informality=0.0,
+        check_probability=0.0, trafficker_presence=0.0)
+    graph.add_node(facility_id, place=place)
+    return facility_id
+
+
+def positions(graph: nx.Graph) -> dict[int, tuple[float, float]]:
     """Real coordinates (longitude, latitude), for Mesa's layout and for drawing."""
-    return {p.id: (p.lon, p.lat) for p in corridor.places}
+    return {node: (data["place"].lon, data["place"].lat) for node, data in graph.nodes(data=True)}
 
 
 def candidate_routes(

@@ -23,13 +23,17 @@ if TYPE_CHECKING:
     from model.model import CorridorModel
 
 
-def screen(model: CorridorModel, person: Migrant, trained: bool) -> bool:
-    """The screening classifier: is this person flagged as a victim?"""
+def screen(model: CorridorModel, person: Migrant, trained: bool, setting: str) -> bool:
+    """Is this person flagged as a victim? A victim is flagged if they disclose and the
+    screener recognises the signs (one draw against the product of the two chances); anyone
+    else is wrongly flagged with probability 1 - specificity."""
     rng = model.streams["screening"]
-    screening = model.policy.screening
+    policy = model.policy
     if person.is_victim:
-        return bool(rng.random() < screening.sensitivity(person.sex, person.minor, trained))
-    return bool(rng.random() >= screening.specificity)
+        chance = (policy.disclosure.chance(person, setting)
+                  * policy.screening.sensitivity(person.sex, person.minor, trained))
+        return bool(rng.random() < chance)
+    return bool(rng.random() >= policy.screening.specificity)
 
 
 def act_on_flag(model: CorridorModel, person: Migrant, by: str) -> None:
@@ -84,7 +88,7 @@ class Official(FixedAgent):
             self.be_complicit(person, f"extortion at {self.cell.place.name}")
             person.pay_bribe(self.model.params.officials.bribe_usd)
             return False
-        if screen(self.model, person, self.trained):
+        if screen(self.model, person, self.trained, "checkpoint"):
             victim = person.is_victim
             act_on_flag(self.model, person, self.institution)
             if victim:
@@ -98,7 +102,7 @@ class Official(FixedAgent):
         if self.complicit:
             self.be_complicit(person, f"tip-off before a raid at {self.cell.place.name}")
             return
-        if screen(self.model, person, self.trained):
+        if screen(self.model, person, self.trained, "raid"):
             act_on_flag(self.model, person, self.institution)
             return
         if person.status is Status.IRREGULAR:
@@ -113,7 +117,7 @@ class Official(FixedAgent):
         if self.complicit:
             self.be_complicit(person, f"tip-off before an inspection at {self.cell.place.name}")
             return
-        if screen(self.model, person, self.trained):
+        if screen(self.model, person, self.trained, "inspection"):
             act_on_flag(self.model, person, self.institution)
 
     # ------------------------------------------------------------ prosecutor
@@ -214,9 +218,10 @@ class ImmigrationStation:
     """INM's immigration stations, as one: detention up to their combined capacity.
     (Not a Mesa agent: it has no rules of its own to schedule.)"""
 
-    def __init__(self, model: CorridorModel, cell: PlaceCell, capacity: int):
+    def __init__(self, model: CorridorModel, cell: PlaceCell, site: PlaceCell, capacity: int):
         self.model = model
-        self.cell = cell
+        self.cell = cell  # the station itself
+        self.site = site  # the town it stands in, where released people find themselves
         self.capacity = capacity
 
     def detain(self, person: Migrant, cause: str) -> bool:
@@ -241,11 +246,13 @@ class SupportOrganisation(FixedAgent):
 
     institution = "IOM/UN Women"
 
-    def __init__(self, model: CorridorModel, cell: PlaceCell, beds: int):
+    def __init__(self, model: CorridorModel, cell: PlaceCell, site: PlaceCell, beds: int):
         super().__init__(model)
-        self.cell = cell
+        self.cell = cell  # the shelters themselves
+        self.site = site  # the town they stand in, where people leaving them find themselves
         self.beds = beds
         self.beds_used = 0
+        self.calls_on_day = self.calls_today = 0
 
     def reach_out(self, person: Migrant) -> None:
         """Outreach at the hub: some people learn how deceptive offers work."""
@@ -254,8 +261,17 @@ class SupportOrganisation(FixedAgent):
             person.informed = True
 
     def take_call(self, person: Migrant) -> None:
-        """An exploited person reaches the hotline; trained staff screen them."""
-        if screen(self.model, person, trained=True):
+        """An exploited person calls the hotline: trained staff screen them, if a line is
+        free today; a call beyond the day's capacity is lost."""
+        day = self.model.day
+        if self.calls_on_day != day:
+            self.calls_on_day, self.calls_today = day, 0
+        if self.calls_today >= self.model.policy.hotline_capacity_per_day:
+            self.model.ledger.add("hotline_calls_lost")
+            return
+        self.calls_today += 1
+        self.model.ledger.add("hotline_calls")
+        if screen(self.model, person, trained=True, setting="hotline"):
             act_on_flag(self.model, person, self.institution)
 
     def admit(self) -> bool:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 EVENT_COLUMNS = ["day", "person", "from_state", "to_state", "place", "cause"]
 #: Keys of a run's summary that identify it rather than measure it.
-RUN_KEYS = ("scenario", "seed", "days")
+RUN_KEYS = ("scenario", "seed", "days", "warmup_days", "people_per_agent")
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,11 @@ OUTCOMES: tuple[Outcome, ...] = (
     Outcome("mean_wait_days_hub", "days", "mean days claimants waited at the hub (decided, "
             "gave up, or still waiting at the end)", False),
     Outcome("detentions", "detentions", "people taken into an immigration station"),
+    Outcome("reentries", "people", "deported people who re-entered at the crossing"),
     Outcome("detention_refused_full", "people", "detentions not made because stations were "
             "full"),
-    Outcome("deportations", "people", "people deported after detention"),
+    Outcome("deportations", "deportations", "deportations after detention (a person who "
+            "re-enters can be deported again)"),
     Outcome("bypass_share", "share", "share of completed transits that used a bypass path",
             False),
     Outcome("agent_days", "person-days", "days spent in the corridor by all people"),
@@ -87,6 +89,8 @@ OUTCOMES: tuple[Outcome, ...] = (
             "or not)", False),
     Outcome("incidence_per_1000", "per 1,000 arrivals", "people trafficked per 1,000 arrivals",
             False),
+    Outcome("incidence_per_100k_person_days", "per 100,000 person-days", "people trafficked "
+            "per 100,000 days spent in the corridor", False),
     Outcome("victims_identified", "people", "victims identified (each person once)", True),
     Outcome("identification_rate", "share", "victims identified / victims true", True),
     Outcome("median_days_to_identification", "days", "median days from recruitment to "
@@ -98,10 +102,14 @@ OUTCOMES: tuple[Outcome, ...] = (
             "identified as victims before", False),
     Outcome("identified_deported", "people", "identified victims deported", False),
     Outcome("victims_detained_unidentified", "detentions", "detentions of victims not "
+            "identified as victims: a harm, not protection", False),
+    Outcome("victims_deported_unidentified", "deportations", "deportations of victims never "
             "identified as victims", False),
     Outcome("false_positive_referrals", "people", "people wrongly flagged as victims"),
     Outcome("traffickers_arrested", "people", "traffickers arrested", True),
     Outcome("traffickers_active_end", "people", "traffickers active on the last day", False),
+    Outcome("hotline_calls", "calls", "calls the hotline answered", True),
+    Outcome("hotline_calls_lost", "calls", "calls beyond the hotline's daily capacity", False),
     Outcome("complicity_events", "events", "extortions, tip-offs and dropped cases by "
             "complicit officials", False),
     Outcome("smuggled", "people", "people who hired a guide for a bypass path"),
@@ -158,6 +166,7 @@ class Ledger:
         self.events: list[tuple] = []  # (day, person, from, to, place, cause)
         self.month: dict[int, Counter] = defaultdict(Counter)  # this month, per place
         self.place_totals: dict[int, Counter] = defaultdict(Counter)  # whole run, per place
+        self.entered = 0  # arrivals since day 0, warm-up included (the series' arrivals)
 
     # ------------------------------------------------------------------- verbs
 
@@ -166,8 +175,10 @@ class Ledger:
         if old is not None:
             self.counts[(old, person.sex)] -= 1
         self.counts[(new, person.sex)] += 1
-        if new is State.EXITED and person.used_bypass:
-            self.tally["transits_via_bypass"] += 1
+        if new is State.EXITED:
+            self.tally["exits"] += 1
+            if person.used_bypass:
+                self.tally["transits_via_bypass"] += 1
         self.events.append((self._clock(), person.unique_id, old, new, person.place_id, cause))
 
     def note(self, person: Migrant, cause: str) -> None:
@@ -193,8 +204,23 @@ class Ledger:
         for group in groups:
             self.victims[(measure, group)] += 1
 
+    def arrive(self, place_id: int) -> None:
+        """A person arrived at the crossing."""
+        self.entered += 1
+        self.add("arrivals")
+        self.at_place(place_id, "passed")
+
     def close_month(self) -> None:
         self.month.clear()
+
+    def start_counting(self) -> None:
+        """The warm-up is over: flows, samples, events and place totals start from zero;
+        the people in each state now (stocks) stay as they are."""
+        self.tally.clear()
+        self.victims.clear()
+        self.samples.clear()
+        self.events.clear()
+        self.place_totals.clear()
 
     # ------------------------------------------------------------------ reading
 
@@ -242,7 +268,7 @@ def _day(model: CorridorModel) -> int:
 
 
 def _arrivals(model: CorridorModel) -> int:
-    return model.ledger.tally["arrivals"]
+    return model.ledger.entered
 
 
 def _present(model: CorridorModel) -> int:
@@ -271,7 +297,8 @@ def summarise(model: CorridorModel, days: int) -> dict:
     extra = set(measured) - set(OUTCOME_NAMES)
     if extra:
         raise RuntimeError(f"outcomes missing from the catalogue: {sorted(extra)}")
-    identity = {"scenario": model.params.name, "seed": model.seed, "days": days}
+    identity = {"scenario": model.params.name, "seed": model.seed, "days": days,
+                "warmup_days": model.params.warmup_days, "people_per_agent": 1}
     return {**identity, **{name: measured[name] for name in OUTCOME_NAMES}}
 
 
@@ -279,7 +306,7 @@ def _measure(model: CorridorModel) -> dict:
     ledger = model.ledger
     tally, victims, samples = ledger.tally, ledger.victims, ledger.samples
     waits = samples["hub_waits"] + model.claimants_waiting_days
-    exited = ledger.count(State.EXITED)
+    exited = tally["exits"]
     arrivals = tally["arrivals"]
     true, identified = victims[("true", "all")], victims[("identified", "all")]
     to_identification, debts = samples["days_to_identification"], samples["smuggler_debts"]
@@ -293,11 +320,13 @@ def _measure(model: CorridorModel) -> dict:
         "mean_wait_days_hub": float(np.mean(waits)) if waits else 0.0,
         "detentions": tally["detentions"],
         "detention_refused_full": tally["detention_refused_full"],
-        "deportations": ledger.count(State.DEPORTED),
+        "deportations": tally["deportations"],
         "bypass_share": tally["transits_via_bypass"] / exited if exited else 0.0,
         "agent_days": tally["agent_days"],
         "victims_true": true,
         "incidence_per_1000": 1000.0 * true / arrivals if arrivals else 0.0,
+        "incidence_per_100k_person_days": (1e5 * true / tally["agent_days"]
+                                           if tally["agent_days"] else 0.0),
         "victims_identified": identified,
         "identification_rate": identified / true if true else 0.0,
         "median_days_to_identification": (float(np.median(to_identification))
@@ -308,6 +337,8 @@ def _measure(model: CorridorModel) -> dict:
     }
     for name in ("tvrh_issued", "retrafficked", "retrafficked_after_identification",
                  "identified_deported", "victims_detained_unidentified",
+                 "victims_deported_unidentified", "reentries", "hotline_calls",
+                 "hotline_calls_lost",
                  "false_positive_referrals", "traffickers_arrested", "complicity_events",
                  "smuggled", "identifications"):
         measured[name] = tally[name]

@@ -36,18 +36,24 @@ from mesa.discrete_space import Network
 from mesa.time import Priority, Schedule
 
 from model.agents import Migrant
-from model.corridor import PlaceCell, Route, RouteBook, build_graph, positions
+from model.corridor import (
+    PlaceCell,
+    Route,
+    RouteBook,
+    add_facility,
+    build_graph,
+    positions,
+    road_chance_checked,
+)
 from model.institutions import AsylumOffice, ImmigrationStation, Roster, SupportOrganisation
 from model.ledger import Ledger, series_reporters
 from model.policy import resolve
 from model.scenario import Place, Scenario
 from model.states import FINAL_STATES, State
-from model.traffickers import Trafficker
+from model.traffickers import Trafficker, TraffickerMarket
 
 #: One random stream per subsystem, spawned in this order from the run's seed.
 STREAMS = ("arrivals", "decisions", "recruitment", "screening", "enforcement")
-#: Kinds of place where traffickers can operate.
-TRAFFICKER_GROUND = ("hub", "transit", "bypass")
 ADAPTATION_DAYS = 30  # assumption: traffickers revise where they work about monthly
 
 
@@ -75,7 +81,8 @@ class CorridorModel(Model):
         self._open_institutions()
         self._place_traffickers()
         self.datacollector = DataCollector(model_reporters=series_reporters())
-        self.schedule_recurring(self.adapt_traffickers,
+        self.market = TraffickerMarket(self)
+        self.schedule_recurring(self.market.adapt,
                                 Schedule(interval=ADAPTATION_DAYS, start=ADAPTATION_DAYS))
         self.schedule_recurring(self.record_day, Schedule(interval=1.0, start=1.0),
                                 priority=Priority.LOW)
@@ -85,29 +92,38 @@ class CorridorModel(Model):
     def _build_corridor(self) -> None:
         params = self.params
         graph = build_graph(params.corridor)
+        places = params.corridor.places
+        hub = next(p for p in places if p.kind == "hub")
+        station_site = next((p for p in places if p.detention_capacity > 0), hub)
+        station_id = add_facility(graph, station_site, "Immigration station", "station")
+        shelter_id = add_facility(graph, hub, "Shelters", "shelter")
         self.space = Network(graph, random=self.random, cell_klass=PlaceCell,
-                             layout=positions(params.corridor))
+                             layout=positions(graph))
         for node, data in graph.nodes(data=True):
             self.space[node].place = data["place"]
-        places = params.corridor.places
+        self.station_cell, self.station_site = self.space[station_id], self.space[station_site.id]
+        self.shelter_cell = self.space[shelter_id]
         self.crossing = self.space[next(p.id for p in places if p.kind == "crossing")]
         self.hub = self.space[next(p.id for p in places if p.kind == "hub")]
         exits = [p.id for p in places if p.kind == "exit"]
         self.routes = RouteBook(graph, self.hub.coordinate, exits,
                                 self.policy.check_probability)
         self._route_choice: dict[int, list[float]] = {}
+        hub_spec = params.hub
+        watched = road_chance_checked(self.routes.to_exit(self.hub.coordinate))
+        self.give_up_per_day = hub_spec.give_up_per_day * (1.0 - hub_spec.containment * watched)
         spec = params.traffickers
         self.offer_base_log_odds = (math.log(spec.offer_success / (1 - spec.offer_success))
                                     if 0 < spec.offer_success < 1 else 0.0)
 
     def _open_institutions(self) -> None:
         """The shelter, the officials at their posts, the asylum office and the station."""
-        places = self.params.corridor.places
-        self.shelter = SupportOrganisation(self, self.hub, self.policy.shelter_beds)
+        self.shelter = SupportOrganisation(self, self.shelter_cell, self.hub,
+                                           self.policy.shelter_beds)
         self.roster = Roster(self)
         self.asylum_office = AsylumOffice(self)
-        station = next((self.space[p.id] for p in places if p.detention_capacity > 0), self.hub)
-        self.station = ImmigrationStation(self, station, self.policy.detention_capacity)
+        self.station = ImmigrationStation(self, self.station_cell, self.station_site,
+                                          self.policy.detention_capacity)
 
     def _place_traffickers(self) -> None:
         spec = self.params.traffickers
@@ -152,8 +168,7 @@ class CorridorModel(Model):
         """Today's arrivals at the crossing, with traits drawn from the arrivals stream."""
         for traits in self.draw_arrivals():
             person = Migrant(self, self.crossing, traits)
-            self.ledger.add("arrivals")
-            self.ledger.at_place(self.crossing.coordinate, "passed")
+            self.ledger.arrive(self.crossing.coordinate)
             person.set_out(self.routes.to_hub(self.crossing.coordinate), "arrived at the crossing")
 
     def draw_arrivals(self) -> list[dict]:
@@ -202,7 +217,7 @@ class CorridorModel(Model):
             place = person.place_id
             if decisions.random() < params.traffickers.escape_per_day:
                 person.escape_exploitation()
-            elif hotline > 0 and decisions.random() < hotline:
+            elif hotline > 0 and person.informed and decisions.random() < hotline:
                 self.shelter.take_call(person)
             elif enforcement.random() < params.detection.inspection_find_per_day:
                 inspector = self.roster.on_duty(place, "inspector")
@@ -214,43 +229,19 @@ class CorridorModel(Model):
                     officer.raid(person)
 
     def traffickers_act(self) -> None:
-        """Traffickers, place by place in random order, approach the people there."""
+        """Traffickers, place by place in random order, approach the people there who can be
+        recruited (not those in the station or the shelters), listed in the order they
+        arrived in the corridor, so that who a recruiter meets does not depend on who went in
+        and out of a place before."""
         by_place: dict[int, list[Trafficker]] = defaultdict(list)
         for trafficker in self.traffickers.shuffle():
             by_place[trafficker.cell.coordinate].append(trafficker)
         for place_id in sorted(by_place):
-            people_here = [a for a in self.space[place_id]._agents if isinstance(a, Migrant)]
+            people_here = sorted((a for a in self.space[place_id]._agents
+                                  if isinstance(a, Migrant) and a.recruitable),
+                                 key=_by_id)
             for trafficker in by_place[place_id]:
                 trafficker.act(people_here)
-
-    # --------------------------------------------------------- adaptation
-
-    def adapt_traffickers(self) -> None:
-        """Monthly: some leave, some move to where enforcement is weak, new ones enter."""
-        spec = self.params.traffickers
-        rng = self.streams["recruitment"]
-        ground = [p for p in self.params.corridor.places if p.kind in TRAFFICKER_GROUND]
-        attraction = np.array([self._attraction(p) for p in ground])
-        attraction = attraction / attraction.sum()
-        for trafficker in self.traffickers.to_list():
-            if rng.random() < spec.exit_per_month:
-                trafficker.leave_trade()
-            elif rng.random() < spec.relocate_share:
-                trafficker.relocate(self.space[ground[rng.choice(len(ground), p=attraction)].id])
-        recruits = sum(log["recruited"] for log in self.ledger.month.values())
-        room = max(0, spec.maximum - len(self.traffickers))
-        entrants = min(room, int(rng.poisson(spec.entry_per_recruit * recruits)))
-        for i in rng.choice(len(ground), size=entrants, p=attraction).tolist():
-            Trafficker(self, self.space[ground[i].id])
-        self.ledger.close_month()
-
-    def _attraction(self, place: Place) -> float:
-        """More recruits draw traffickers; identifications, arrests and checks repel them."""
-        log = self.ledger.month[place.id]
-        pressure = (log["identified"] + log["arrests"]) / (1 + log["recruited"])
-        pressure += self.policy.check_probability[place.id]
-        return (1 + log["recruited"]) * math.exp(-self.params.traffickers.enforcement_aversion
-                                                * pressure)
 
     # ------------------------------------------------------------ the day's record
 
@@ -273,3 +264,7 @@ class CorridorModel(Model):
     def claimants_waiting_days(self) -> list[int]:
         """Days waited so far by claimants still waiting (censored at the last day)."""
         return self.asylum_office.days_waited_so_far()
+
+
+def _by_id(agent) -> int:
+    return agent.unique_id

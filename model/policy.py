@@ -14,10 +14,13 @@ and the places that use the `Policy` fields it sets.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
+
+from model.states import Status
 
 if TYPE_CHECKING:
     from model.scenario import Scenario
@@ -55,6 +58,49 @@ class Screening:
         return min(self.base_specificity + self.specificity_gain, 1.0)
 
 
+#: Where a victim meets someone who may identify them.
+OFFICIAL_SETTINGS = frozenset({"checkpoint", "raid", "inspection"})
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """Whether a victim who meets a screener discloses: logistic in what makes speaking
+    feel safe or dangerous. With `base = 1` every victim discloses (recognition alone
+    decides, as in the first versions of the model)."""
+
+    base: float
+    weight_irregular: float = 0.0
+    weight_security: float = 0.0
+    weight_detention_context: float = 0.0
+    weight_safe_interview: float = 0.0
+    weight_visa_promise: float = 0.0
+    weight_support_staff: float = 0.0
+    security_posture: bool = False
+    safe_interview: bool = False
+    visa_promise: bool = False
+
+    def chance(self, person, setting: str) -> float:
+        """Chance this person discloses in this setting (checkpoint, raid, inspection,
+        hotline)."""
+        if self.base >= 1.0 or self.base <= 0.0:
+            return self.base
+        z = math.log(self.base / (1.0 - self.base))
+        if setting in OFFICIAL_SETTINGS:
+            if person.status is Status.IRREGULAR:
+                z += self.weight_irregular
+            if self.security_posture:
+                z += self.weight_security
+            if setting == "raid":
+                z += self.weight_detention_context
+        else:
+            z += self.weight_support_staff
+        if self.safe_interview and (person.sex == "female" or person.minor):
+            z += self.weight_safe_interview
+        if self.visa_promise:
+            z += self.weight_visa_promise
+        return 1.0 / (1.0 + math.exp(-z))
+
+
 @dataclass(frozen=True)
 class Policy:
     """The effective values of one run, after every enabled intervention.
@@ -66,13 +112,15 @@ class Policy:
         deport_share: share of detained people deported when detention ends.
         raid_find_per_day: daily chance an INM operation reaches an exploited person.
         outreach_coverage: chance a person reaching the hub is told how deceptive offers work.
-        hotline_contact_per_day: daily chance an exploited person reaches a hotline.
+        hotline_contact_per_day: daily chance an informed exploited person calls a hotline.
+        hotline_capacity_per_day: calls answered a day (the rest are lost).
         shelter_beds: beds for identified victims.
         referral_days: days from identification to referral.
         visa_processing_days: days to a humanitarian visa (TVRH) for a sheltered victim, or
             None when no visas are issued (the victim leaves after the shelter stay).
         trained_share: share of officials trained at the start.
-        screening: the screening classifier.
+        screening: the screening classifier (recognition).
+        disclosure: whether a victim discloses (fear and safety).
         complicity_probability: an untrained official's chance of being complicit.
         trained_complicity_reduction: share of that chance a trained official loses.
         complicity_oversight: share of complicity deterred by oversight, for every official.
@@ -87,11 +135,13 @@ class Policy:
     raid_find_per_day: float
     outreach_coverage: float
     hotline_contact_per_day: float
+    hotline_capacity_per_day: int
     shelter_beds: int
     referral_days: int
     visa_processing_days: int | None
     trained_share: float
     screening: Screening
+    disclosure: Disclosure
     complicity_probability: float
     trained_complicity_reduction: float
     complicity_oversight: float
@@ -140,6 +190,7 @@ def without_interventions(scenario: Scenario) -> Policy:
         raid_find_per_day=scenario.detection.raid_find_per_day,
         outreach_coverage=0.0,
         hotline_contact_per_day=0.0,
+        hotline_capacity_per_day=0,
         shelter_beds=sum(p.shelter_beds for p in places),
         referral_days=scenario.protection.referral_days,
         visa_processing_days=None,
@@ -147,6 +198,7 @@ def without_interventions(scenario: Scenario) -> Policy:
         screening=Screening(untrained=officials.sensitivity_untrained,
                             trained_gain=officials.trained_sensitivity_gain,
                             base_specificity=officials.specificity),
+        disclosure=Disclosure(**scenario.disclosure.model_dump()),
         complicity_probability=officials.complicity_probability,
         trained_complicity_reduction=officials.trained_complicity_reduction,
         complicity_oversight=0.0,
@@ -164,8 +216,11 @@ def humanitarian_visa(block, policy: Policy) -> Policy:
     visa for humanitarian reasons after `humanitarian_visa.processing_days`, instead of
     leaving when the shelter stay ends. With the visa the person holds papers: they take the
     shortest route and buses, pass papers checks and detention no longer applies to them, and
-    recruiters' offers succeed less often (`traffickers.weight_papers`)."""
-    return replace(policy, visa_processing_days=block.processing_days)
+    recruiters' offers succeed less often (`traffickers.weight_papers`). A visa on offer also
+    gives victims a reason to speak: every victim's disclosure odds gain
+    `disclosure.weight_visa_promise`."""
+    return replace(policy, visa_processing_days=block.processing_days,
+                   disclosure=replace(policy.disclosure, visa_promise=True))
 
 
 def gender_responsive_screening(block, policy: Policy) -> Policy:
@@ -173,13 +228,16 @@ def gender_responsive_screening(block, policy: Policy) -> Policy:
     safe disclosure adds to every screener's sensitivity: `sensitivity_gain_female` for women
     and girls, `sensitivity_gain_male` for men and boys, and `sensitivity_gain_minor` on top
     for children. Clearer indicators also raise specificity by `specificity_gain`, so fewer
-    people who are not victims are wrongly referred."""
+    people who are not victims are wrongly referred. A female interviewer and a safe space
+    make women, girls and children more likely to disclose (`disclosure.weight_safe_interview`
+    on their odds)."""
     screening = replace(policy.screening,
                         gain_female=block.sensitivity_gain_female,
                         gain_male=block.sensitivity_gain_male,
                         gain_minor=block.sensitivity_gain_minor,
                         specificity_gain=block.specificity_gain)
-    return replace(policy, screening=screening)
+    return replace(policy, screening=screening,
+                   disclosure=replace(policy.disclosure, safe_interview=True))
 
 
 def cross_sector_training(block, policy: Policy) -> Policy:
@@ -194,11 +252,14 @@ def cross_sector_training(block, policy: Policy) -> Policy:
 def io_collaboration(block, policy: Policy) -> Policy:
     """Collaboration with IOM and UN Women. Outreach at the hub tells a share
     (`outreach_coverage`) of the people arriving how deceptive offers work, so they accept
-    fewer (`traffickers.weight_informed`); a hotline lets an exploited person reach trained
-    staff with a daily chance (`hotline_contact_per_day`); shelters gain
-    `extra_shelter_beds`; and referral after identification takes `referral_days`."""
+    fewer (`traffickers.weight_informed`), and gives them the hotline's number: an informed
+    person who is exploited calls with a daily chance (`hotline_contact_per_day`), and
+    trained staff answer up to `hotline_capacity_per_day` calls a day (the rest are lost);
+    shelters gain `extra_shelter_beds`; and referral after identification takes
+    `referral_days`."""
     return replace(policy, outreach_coverage=block.outreach_coverage,
                    hotline_contact_per_day=block.hotline_contact_per_day,
+                   hotline_capacity_per_day=block.hotline_capacity_per_day,
                    shelter_beds=policy.shelter_beds + block.extra_shelter_beds,
                    referral_days=block.referral_days)
 
@@ -218,14 +279,18 @@ def border_tightening(block, policy: Policy) -> Policy:
     `extra_detention_capacity` places; a detained person is deported with `deport_share`;
     INM operations reach exploited people `raid_multiplier` times as often. Travellers see
     the tighter checks on each route and turn to bypass paths and guides, whose fee rises
-    with the chance of a check on the road."""
+    with the chance of a check on the road; claimants at the hub give up less (containment,
+    `hub.containment`). The security posture makes victims fear deportation: their
+    disclosure odds with officials change by `disclosure.weight_security` (a negative
+    weight)."""
     checks = {place: min(1.0, chance * block.check_multiplier) if chance > 0 else 0.0
               for place, chance in policy.check_probability.items()}
     return replace(policy, check_probability=MappingProxyType(checks),
                    detention_capacity=policy.detention_capacity
                    + block.extra_detention_capacity,
                    deport_share=block.deport_share,
-                   raid_find_per_day=policy.raid_find_per_day * block.raid_multiplier)
+                   raid_find_per_day=policy.raid_find_per_day * block.raid_multiplier,
+                   disclosure=replace(policy.disclosure, security_posture=True))
 
 
 #: Each intervention block's name and its rule, in the order they are applied.

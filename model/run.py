@@ -33,16 +33,21 @@ def simulate(
     on_day: Callable[[], None] | None = None,
     keep_events: bool = True,
 ) -> RunResult:
-    """Run one replication for `days` (default: the scenario's) and collect its results."""
+    """Run one replication: the scenario's warm-up, then `days` counted days (default: the
+    scenario's), and collect the counted days' results. `on_day` is called after every day,
+    warm-up included."""
     days = params.days if days is None else days
     model = CorridorModel(params, seed=seed)
-    for _ in range(days):
+    for day in range(params.warmup_days + days):
+        if day == params.warmup_days:
+            model.ledger.start_counting()
         model.step()
         if on_day is not None:
             on_day()
+    series = model.datacollector.get_model_vars_dataframe()
     return RunResult(
         summary=summarise(model, days),
-        series=model.datacollector.get_model_vars_dataframe().reset_index(drop=True),
+        series=series[series["day"] > params.warmup_days].reset_index(drop=True),
         events=(model.ledger.events_frame() if keep_events
                 else pd.DataFrame(columns=EVENT_COLUMNS)),
         places=places_frame(model),

@@ -137,7 +137,11 @@ class Hub(_Strict):
     grant_rate: float = Probability
     daily_spend_usd: float = Field(gt=0, le=1000)
     job_search_days: int = Field(ge=1, le=365, description="days between tries to find work")
-    give_up_per_day: float = Field(ge=0, le=1, description="daily chance a claimant gives up")
+    give_up_per_day: float = Field(ge=0, le=1, description="daily chance a claimant gives up "
+                                   "when the road north is open")
+    containment: float = Field(ge=0, le=1, description="how much a sure check on the road north "
+                               "lowers giving up: the rate is multiplied by 1 - containment x "
+                               "P(checked on the way north)")
     rest_days: int = Field(ge=0, le=60, description="days a non-claimant stays before moving on")
 
 
@@ -146,6 +150,13 @@ class Enforcement(_Strict):
 
     detention_days: int = Field(ge=1, le=365)
     deport_share: float = Probability
+    reentry_share: float = Field(ge=0, le=1, description="share of deported people who try "
+                                 "the journey again")
+    reentry_days: int = Field(ge=1, le=3650, description="days from deportation to re-entry at "
+                              "the crossing")
+    claim_in_detention_share: float = Field(
+        ge=0, le=1, description="share of detained people who claim asylum from the station; "
+        "they are not deported and join the queue at the hub on release")
 
 
 class Traffickers(_Strict):
@@ -174,7 +185,17 @@ class Traffickers(_Strict):
     sexual_share_female: float = Probability
     sexual_share_male: float = Probability
     escape_per_day: float = Field(ge=0, le=1)
-    entry_per_recruit: float = Field(ge=0, le=10, description="monthly entrants per recruitment")
+    entry_rule: Literal["market", "recruits", "fixed"] = Field(
+        description="how new recruiters enter: the market's room (market), in proportion to "
+        "last month's recruitments (recruits), or to keep the number fixed (fixed)")
+    market_size: float = Field(ge=0, le=100000, description="recruiters the corridor's trade "
+                               "supports where no enforcement presses (market rule)")
+    market_entry_share: float = Field(ge=0, le=1, description="share of a place's unfilled "
+                                      "room taken up each month (market rule)")
+    replacement_lag_days: int = Field(ge=0, le=365, description="days from a newcomer's "
+                                      "decision to enter to their first day working (market)")
+    entry_per_recruit: float = Field(ge=0, le=10, description="monthly entrants per recruitment "
+                                     "(recruits rule)")
     exit_per_month: float = Probability
     relocate_share: float = Probability
     enforcement_aversion: float = Field(ge=0, le=50)
@@ -228,6 +249,29 @@ class Detection(_Strict):
     )
 
 
+class Disclosure(_Strict):
+    """Whether a victim who meets a screener tells what is happening to them.
+
+    Identification = encounter x disclosure x recognition. Disclosure is logistic: the
+    log-odds of `base` plus the weights that apply; `base = 1` means every victim discloses
+    (recognition alone decides), whatever the weights."""
+
+    base: float = Field(ge=0, le=1, description="chance a victim discloses to an official in "
+                        "neutral conditions")
+    weight_irregular: float = Field(ge=-10, le=10, description="no papers: fear of detention")
+    weight_security: float = Field(ge=-10, le=10, description="a security posture (border "
+                                   "tightening on): fear of deportation")
+    weight_detention_context: float = Field(ge=-10, le=10, description="screened in an "
+                                            "immigration operation that detains")
+    weight_safe_interview: float = Field(ge=-10, le=10, description="a female interviewer and "
+                                         "safe space (gender-responsive protocol), for women, "
+                                         "girls and children")
+    weight_visa_promise: float = Field(ge=-10, le=10, description="a humanitarian visa (TVRH) "
+                                       "is on offer to victims")
+    weight_support_staff: float = Field(ge=-10, le=10, description="talking to shelter or "
+                                        "hotline staff rather than an official")
+
+
 class Protection(_Strict):
     """What follows identification."""
 
@@ -271,7 +315,10 @@ class IOCollaboration(Intervention):
 
     outreach_coverage: float = Field(ge=0, le=1)
     extra_shelter_beds: int = Field(ge=0, le=100000)
-    hotline_contact_per_day: float = Field(ge=0, le=1)
+    hotline_contact_per_day: float = Field(ge=0, le=1, description="daily chance an informed "
+                                           "exploited person calls")
+    hotline_capacity_per_day: int = Field(ge=0, le=100000, description="calls answered a day; "
+                                          "the rest are lost")
     referral_days: int = Field(ge=0, le=365)
 
 
@@ -296,7 +343,9 @@ class Scenario(_Strict):
 
     name: str = Field(min_length=1)
     description: str = ""
-    days: int = Field(ge=1, le=3650)
+    days: int = Field(ge=1, le=3650, description="days whose outcomes are counted")
+    warmup_days: int = Field(ge=0, le=3650, description="days simulated before counting starts, "
+                             "so the queue and the trafficker market settle first")
     corridor: Corridor
     arrivals: Arrivals
     movement: Movement
@@ -306,6 +355,7 @@ class Scenario(_Strict):
     smugglers: Smugglers
     officials: Officials
     detection: Detection
+    disclosure: Disclosure
     protection: Protection
     humanitarian_visa: HumanitarianVisa
     gender_responsive_screening: GenderResponsiveScreening

@@ -8,8 +8,11 @@ where enforcement is weak, and new ones enter while the trade pays.
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from typing import TYPE_CHECKING
 
+import numpy as np
 from mesa.discrete_space import CellAgent
 
 if TYPE_CHECKING:
@@ -65,6 +68,127 @@ class Trafficker(CellAgent):
 
     def relocate(self, cell: PlaceCell) -> None:
         self.cell = cell
+
+
+#: Kinds of place where traffickers can operate.
+TRAFFICKER_GROUND = ("hub", "transit", "bypass")
+
+
+class TraffickerMarket:
+    """Once a month the trade adapts: some recruiters leave, some move to where enforcement
+    is weak, and new ones enter by the scenario's `traffickers.entry_rule`:
+
+    - `market` (default): entry follows the room the market leaves at each place. The trade
+      at a place supports `traffickers.market_size` recruiters, shared by the places'
+      `trafficker_presence` (where demand for exploited labour and sex is), less where the
+      risk of arrest is high (last month's arrests per recruiter there and the chance of a
+      check: `enforcement_aversion`).
+      Each month a share (`market_entry_share`) of the room left at each place is taken up,
+      and the newcomers start `replacement_lag_days` later: arrested recruiters are replaced
+      after a lag while the market pays.
+    - `recruits`: new recruiters in proportion to last month's recruitments
+      (`entry_per_recruit`, at most `maximum`) - the rule of the first versions, which sits
+      on a knife edge between growth and extinction.
+    - `fixed`: the number stays at `initial` (leavers and arrested recruiters are replaced at
+      the month's end), for runs that hold the supply of recruiters constant.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.spec = model.params.traffickers
+        self.ground = [p for p in model.params.corridor.places if p.kind in TRAFFICKER_GROUND]
+        self.pending: dict[int, int] = {}  # place id -> newcomers on their way
+        self._cohorts: deque[list[int]] = deque()  # newcomers by month, oldest first
+        self._arrive = self.arrive  # keep a strong reference: Mesa events hold weak ones
+
+    def adapt(self) -> None:
+        """The month's exits, relocations and entry; then a new month starts."""
+        rng = self.model.streams["recruitment"]
+        attraction = np.array([self.attraction(p) for p in self.ground])
+        attraction = attraction / attraction.sum()
+        for trafficker in self.model.traffickers.to_list():
+            if rng.random() < self.spec.exit_per_month:
+                trafficker.leave_trade()
+            elif rng.random() < self.spec.relocate_share:
+                place = self.ground[rng.choice(len(self.ground), p=attraction)]
+                trafficker.relocate(self.model.space[place.id])
+        if self.spec.entry_rule == "recruits":
+            self.enter_by_recruits(rng, attraction)
+        elif self.spec.entry_rule == "fixed":
+            self.enter_to_fixed_number(rng, attraction)
+        else:
+            self.enter_by_market(rng)
+        self.model.ledger.close_month()
+
+    def attraction(self, place) -> float:
+        """More recruits draw traffickers; identifications, arrests and checks repel them."""
+        log = self.model.ledger.month[place.id]
+        return (1 + log["recruited"]) * math.exp(-self.spec.enforcement_aversion
+                                                * self.pressure(place))
+
+    def pressure(self, place) -> float:
+        """Last month's risk at a place: identifications and arrests per recruitment, and
+        the chance of a papers check there."""
+        log = self.model.ledger.month[place.id]
+        pressure = (log["identified"] + log["arrests"]) / (1 + log["recruited"])
+        return pressure + self.model.policy.check_probability[place.id]
+
+    def enter_by_recruits(self, rng, attraction) -> None:
+        recruits = sum(log["recruited"] for log in self.model.ledger.month.values())
+        room = max(0, self.spec.maximum - len(self.model.traffickers))
+        entrants = min(room, int(rng.poisson(self.spec.entry_per_recruit * recruits)))
+        for i in rng.choice(len(self.ground), size=entrants, p=attraction).tolist():
+            Trafficker(self.model, self.model.space[self.ground[i].id])
+
+    def enter_to_fixed_number(self, rng, attraction) -> None:
+        entrants = max(0, self.spec.initial - len(self.model.traffickers))
+        for i in rng.choice(len(self.ground), size=entrants, p=attraction).tolist():
+            Trafficker(self.model, self.model.space[self.ground[i].id])
+
+    def capacity(self, place, working_here: int) -> float:
+        """Recruiters the trade at this place supports now, given the risk of arrest there."""
+        total = sum(p.trafficker_presence for p in self.ground)
+        if total <= 0:
+            return 0.0
+        share = place.trafficker_presence / total
+        return (self.spec.market_size * share
+                * math.exp(-self.spec.enforcement_aversion
+                           * self.arrest_risk(place, working_here)))
+
+    def arrest_risk(self, place, working_here: int) -> float:
+        """Last month's arrests per recruiter at a place, plus the chance of a check there:
+        what a newcomer weighs against the profit of the trade."""
+        arrests = self.model.ledger.month[place.id]["arrests"]
+        return (arrests / max(1, working_here + arrests)
+                + self.model.policy.check_probability[place.id])
+
+    def enter_by_market(self, rng) -> None:
+        """A share of each place's unfilled room is taken up; newcomers start after the lag."""
+        here = {p.id: 0 for p in self.ground}
+        for trafficker in self.model.traffickers:
+            if trafficker.cell.coordinate in here:
+                here[trafficker.cell.coordinate] += 1
+        cohort = []
+        for place in self.ground:
+            room = (self.capacity(place, here[place.id]) - here[place.id]
+                    - self.pending.get(place.id, 0))
+            if room > 0:
+                cohort += [place.id] * int(rng.poisson(self.spec.market_entry_share * room))
+        if not cohort:
+            return
+        for place_id in cohort:
+            self.pending[place_id] = self.pending.get(place_id, 0) + 1
+        self._cohorts.append(cohort)
+        if self.spec.replacement_lag_days == 0:
+            self.arrive()
+        else:
+            self.model.schedule_event(self._arrive, after=self.spec.replacement_lag_days)
+
+    def arrive(self) -> None:
+        """The oldest cohort of newcomers starts working where they were drawn to."""
+        for place_id in self._cohorts.popleft():
+            self.pending[place_id] -= 1
+            Trafficker(self.model, self.model.space[place_id])
 
 
 def _weighted_index(weights: list[float], threshold: float) -> int:

@@ -8,15 +8,23 @@ intervention's values, that a block switched off changes nothing, and that no ru
 from __future__ import annotations
 
 import inspect
+import math
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
 from model import policy as policy_module
-from model.policy import INTERVENTION_RULES, Screening, resolve, without_interventions
+from model.policy import (
+    INTERVENTION_RULES,
+    Disclosure,
+    Screening,
+    resolve,
+    without_interventions,
+)
 from model.scenario import INTERVENTIONS, load_scenario, with_changes
+from model.states import Status
 from tests.conftest import BASELINE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +70,8 @@ def test_humanitarian_visa(baseline):
     on = switched_on(baseline, "humanitarian_visa", processing_days=12)
     assert resolve(baseline).visa_processing_days is None
     assert on.visa_processing_days == 12
-    assert changed_fields(on, resolve(baseline)) == {"visa_processing_days"}
+    assert on.disclosure.visa_promise and not resolve(baseline).disclosure.visa_promise
+    assert changed_fields(on, resolve(baseline)) == {"visa_processing_days", "disclosure"}
 
 
 def test_gender_responsive_screening(baseline):
@@ -70,7 +79,8 @@ def test_gender_responsive_screening(baseline):
                      sensitivity_gain_male=0.05, sensitivity_gain_minor=0.15,
                      specificity_gain=0.01)
     off = resolve(baseline)
-    assert changed_fields(on, off) == {"screening"}
+    assert changed_fields(on, off) == {"screening", "disclosure"}
+    assert on.disclosure.safe_interview and not off.disclosure.safe_interview
     untrained = baseline.officials.sensitivity_untrained
     assert off.screening.sensitivity("female", True, False) == untrained
     assert on.screening.sensitivity("female", False, False) == pytest.approx(untrained + 0.25)
@@ -89,14 +99,17 @@ def test_cross_sector_training(baseline):
 
 def test_io_collaboration(baseline):
     on = switched_on(baseline, "io_collaboration", outreach_coverage=0.5,
-                     extra_shelter_beds=300, hotline_contact_per_day=0.005, referral_days=3)
+                     extra_shelter_beds=300, hotline_contact_per_day=0.005, referral_days=3,
+                     hotline_capacity_per_day=4)
     off = resolve(baseline)
     assert (off.outreach_coverage, off.hotline_contact_per_day) == (0.0, 0.0)
     assert on.outreach_coverage == 0.5 and on.hotline_contact_per_day == 0.005
     assert on.shelter_beds == off.shelter_beds + 300
     assert on.referral_days == 3
+    assert (off.hotline_capacity_per_day, on.hotline_capacity_per_day) == (0, 4)
     assert changed_fields(on, off) == {"outreach_coverage", "hotline_contact_per_day",
-                                       "shelter_beds", "referral_days"}
+                                       "hotline_capacity_per_day", "shelter_beds",
+                                       "referral_days"}
 
 
 def test_special_prosecutor(baseline):
@@ -122,8 +135,9 @@ def test_border_tightening(baseline):
     assert on.detention_capacity == off.detention_capacity + 500
     assert on.deport_share == 0.9
     assert on.raid_find_per_day == pytest.approx(4.0 * off.raid_find_per_day)
+    assert on.disclosure.security_posture and not off.disclosure.security_posture
     assert changed_fields(on, off) == {"check_probability", "detention_capacity",
-                                       "deport_share", "raid_find_per_day"}
+                                       "deport_share", "raid_find_per_day", "disclosure"}
 
 
 def test_checks_need_an_inm_officer_posted(baseline):
@@ -136,6 +150,36 @@ def test_training_acts_through_the_officials_table():
     screening = Screening(untrained=0.1, trained_gain=0.2)
     assert screening.sensitivity("male", False, trained=True) == pytest.approx(0.3)
     assert Screening(untrained=0.9, trained_gain=0.5).sensitivity("male", False, True) == 0.99
+
+
+class _Person:
+    def __init__(self, sex="female", minor=False, status=Status.IRREGULAR):
+        self.sex, self.minor, self.status = sex, minor, status
+
+
+def test_disclosure_is_neutral_at_base_one():
+    neutral = Disclosure(base=1.0, weight_irregular=-5, weight_security=-5, security_posture=True)
+    assert neutral.chance(_Person(), "raid") == 1.0
+    assert Disclosure(base=0.0, weight_support_staff=9).chance(_Person(), "hotline") == 0.0
+
+
+def test_disclosure_weights_apply_where_they_should():
+    d = Disclosure(base=0.5, weight_irregular=-0.5, weight_security=-0.5,
+                   weight_detention_context=-1.0, weight_safe_interview=1.0,
+                   weight_visa_promise=0.5, weight_support_staff=1.0)
+    logistic = lambda z: 1 / (1 + math.exp(-z))  # noqa: E731
+    assert d.chance(_Person(status=Status.REFUGEE), "checkpoint") == pytest.approx(0.5)
+    assert d.chance(_Person(), "checkpoint") == pytest.approx(logistic(-0.5))
+    assert d.chance(_Person(), "raid") == pytest.approx(logistic(-1.5))
+    assert d.chance(_Person(), "hotline") == pytest.approx(logistic(1.0))  # no fear terms
+    scared = replace(d, security_posture=True)
+    assert scared.chance(_Person(), "checkpoint") == pytest.approx(logistic(-1.0))
+    assert scared.chance(_Person(), "hotline") == pytest.approx(logistic(1.0))
+    safe = replace(d, safe_interview=True, visa_promise=True)
+    assert safe.chance(_Person(), "checkpoint") == pytest.approx(logistic(1.0))
+    assert safe.chance(_Person(sex="male"), "checkpoint") == pytest.approx(logistic(0.0))
+    assert safe.chance(_Person(sex="male", minor=True), "checkpoint") == pytest.approx(
+        logistic(1.0))
 
 
 def test_no_rule_reads_a_blocks_switch():
