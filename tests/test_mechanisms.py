@@ -29,7 +29,8 @@ def pooled(baseline_raw, keys, **changes) -> dict:
 
 
 def test_no_traffickers_no_victims(baseline_raw):
-    params = variant(baseline_raw, **{**SHORT, "traffickers.initial": 0})
+    params = variant(baseline_raw, **{**SHORT, "traffickers.initial": 0,
+                                      "traffickers.market_size": 0})
     result = simulate(params, seed=1, keep_events=False)
     assert result.summary["victims_true"] == 0
     assert result.summary["victims_identified"] == 0
