@@ -194,6 +194,9 @@ def _analysis_inputs(args: argparse.Namespace):
     summaries = store.summaries()
     if summaries.empty:
         raise UserError(f"batch {store.path} has no finished runs yet")
+    machine = getattr(args, "json", False) or getattr(args, "csv", False)
+    for note in store.notes():  # incomplete, damaged or ignored files: said first
+        print(f"note: {note}" if machine else note, file=sys.stderr if machine else sys.stdout)
     scenarios = sorted(summaries["scenario"].unique())
     baseline = getattr(args, "baseline", None) or default_baseline(scenarios)
     requested = getattr(args, "outcomes", None)
@@ -321,7 +324,14 @@ def command_runs_list(args: argparse.Namespace) -> None:
 
 
 def batch_row(store) -> dict:
-    record, counts = store.batch(), store.counts()
+    from analysis.store import StoreError
+
+    try:
+        record, counts = store.batch(), store.counts()
+    except StoreError:
+        return {"batch": store.name, "created": "?", "scenarios": "?", "reps": "?",
+                **dict.fromkeys(("planned", "done", "failed", "missing"), "?"),
+                "state": "unreadable (corridor runs show says why)"}
     totals = counts.sum()
     return {"batch": store.name, "created": record.get("created", "?"),
             "scenarios": len(counts), "reps": record.get("reps", "?"),
@@ -371,9 +381,11 @@ def print_failures(store, limit: int = 5) -> None:
 
 def print_state(store, counts) -> None:
     totals = counts.sum()
-    stale = len(store.stale_ids())
-    if stale:
-        print(f"\n{stale} finished runs are no longer in the plan (kept, not read)")
+    scan = store.scan()
+    if scan.stale:
+        print(f"\n{len(scan.stale)} finished runs are no longer in the plan (kept, not read)")
+    for warning in scan.warnings():
+        print(f"\n{warning}")
     if totals["done"] == totals["planned"]:
         print(f"\ncomplete: {totals['done']} of {totals['planned']} runs done")
     else:
