@@ -101,7 +101,10 @@ def add_sweep_parser(commands) -> None:
     sweep = commands.add_parser(
         "sweep", help="Morris or Sobol' sensitivity sweep of a sweep file, then its indices",
         description="Run a sweep file's design (scenarios/sweeps/*.toml) on the batch engine "
-        "into a store, then analyse it with SALib: indices.csv, figures, a summary.")
+        "into a store, then analyse it with SALib: indices.csv, figures, a summary. A sweep "
+        "file with target = \"package.module:function\" is code, not data: the sweep imports "
+        "that module and runs the function, like a Python script; run only sweep files you "
+        "trust.")
     sweep.add_argument("sweep", type=Path, metavar="SWEEPFILE",
                        help="sweep file; with --analyse-only the sweep's folder runs/<sweep>")
     add_engine_options(sweep)
@@ -120,7 +123,8 @@ def add_sweep_parser(commands) -> None:
 
 def command_sweep(args: argparse.Namespace) -> int:
     from analysis.batch import EngineSpec
-    from analysis.sweep import SweepRequest, analyse, open_sweep, run_sweep
+    from analysis.sweep import SweepRequest, run_sweep
+    from analysis.sweep_indices import analyse, open_sweep
 
     if args.analyse_only:
         if args.resume or args.force or args.out or args.seed_entropy is not None:

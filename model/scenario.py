@@ -12,7 +12,6 @@ key path and what is allowed, so the command line can print one clear line.
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from model.errors import UserError
+from model.validation import KeyedProblem, did_you_mean, first_problem
 
 PlaceKind = Literal["crossing", "hub", "checkpoint", "transit", "bypass", "exit"]
 RouteType = Literal["highway", "bypass"]
@@ -344,12 +344,8 @@ INTERVENTIONS = (
 )
 
 
-class _CorridorProblem(ValueError):
-    """Raised inside validation with the key path of the offending entry."""
-
-    def __init__(self, key: str, message: str):
-        self.key = key
-        super().__init__(message)
+class _CorridorProblem(KeyedProblem):
+    """Raised inside validation with the key path of the offending entry (from the root)."""
 
 
 def check_corridor(corridor: Corridor) -> None:
@@ -464,55 +460,13 @@ def validate_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
     except _CorridorProblem as exc:
         raise ScenarioError(path, exc.key, str(exc)) from None
     except ValidationError as exc:
-        raise _first_error(exc, raw, path) from None
+        raise _first_error(exc, path) from None
 
 
-def _first_error(exc: ValidationError, raw: dict, path: Path | str) -> ScenarioError:
-    err = exc.errors(include_url=False)[0]
-    loc = err["loc"]
-    ctx_problem = (err.get("ctx") or {}).get("error")
-    if isinstance(ctx_problem, _CorridorProblem):
-        return ScenarioError(path, ctx_problem.key, str(ctx_problem))
-    key = _key_path(loc)
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1], raw)
-        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
-        return ScenarioError(
-            path, key, f"unknown key{did_you_mean} (allowed here: {', '.join(allowed)})"
-        )
-    if kind == "missing":
-        return ScenarioError(path, key, "required key is missing")
-    message = err["msg"].removeprefix("Value error, ")
-    if "input" in err and kind not in ("model_type",):
-        message += f" (got {err['input']!r})"
-    return ScenarioError(path, key, message)
-
-
-def _key_path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _allowed_keys(loc: tuple, raw: dict) -> list[str]:
-    """Field names of the pydantic model found by walking `loc` from `Scenario`."""
-    cls: Any = Scenario
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = cls.model_fields.get(part)
-        if field is None:
-            return []
-        cls = field.annotation
-        args = getattr(cls, "__args__", None)
-        if args:  # list[Place] and the like
-            cls = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), cls)
-        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
-            return []
-    return list(cls.model_fields)
+def _first_error(exc: ValidationError, path: Path | str) -> ScenarioError:
+    """The first problem pydantic found, as one line naming the key (shaped in
+    `model.validation`, which the sweep file loader shares)."""
+    return ScenarioError(path, *first_problem(exc, Scenario))
 
 
 def with_changes(scenario: Scenario, changes: Mapping[str, Any],
@@ -545,10 +499,8 @@ def _set_dotted(raw: dict, dotted: str, value: Any, source: str) -> None:
             key = part
         else:
             allowed = list(node) if isinstance(node, dict) else []
-            hint = difflib.get_close_matches(part, allowed, n=1)
-            did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
-            raise ScenarioError(source, dotted, f"unknown key{did_you_mean} (allowed here: "
-                                f"{', '.join(allowed) or 'nothing: not a table'})")
+            raise ScenarioError(source, dotted, f"unknown key{did_you_mean(part, allowed)} "
+                                f"(allowed here: {', '.join(allowed) or 'nothing: not a table'})")
         if is_last:
             node[key] = value
         else:
