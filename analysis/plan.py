@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -26,11 +25,14 @@ import numpy as np
 import pandas as pd
 
 from model.errors import UserError
-from model.scenario import Scenario, load_scenario
+from model.scenario import (
+    NAME_PATTERN,  # noqa: F401 - sweep names follow the schema's rule
+    Scenario,
+    load_scenario,
+)
 
 #: Part of every run_id: change it when the meaning of a stored run changes.
 STORE_SCHEMA = "corridor-batch/1"
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class BatchError(UserError):
@@ -140,11 +142,8 @@ def _load_all(files: list[Path]) -> tuple[dict[str, Scenario], dict[str, str]]:
         raise BatchError("no scenario files given, e.g. corridor batch scenarios/*.toml --reps 10")
     scenarios, paths = {}, {}
     for file in files:
-        scenario = load_scenario(file)
+        scenario = load_scenario(file)  # the schema has checked that the name can name a folder
         name = scenario.name
-        if not NAME_PATTERN.fullmatch(name):
-            raise BatchError(f"{file}: name '{name}' cannot name a folder; use letters, digits, "
-                             "'_', '-' and '.'")
         if name in scenarios:
             raise BatchError(f"two scenarios are named '{name}' ({paths[name]}, {file}); "
                              "names must differ within a batch")
