@@ -92,7 +92,11 @@ def environment(engine: dict) -> dict:
 @contextmanager
 def locked(folder: Path):
     """Hold the batch folder for this process; the OS releases it even after a kill."""
-    with open(folder / LOCK_FILE, "a+") as fh:
+    try:
+        fh = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:  # the first write into the folder: read-only shows here
+        raise BatchError(f"cannot write in {folder}: {exc.strerror or exc}") from None
+    with fh:
         if fcntl is not None:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -286,7 +290,10 @@ def run_plan(plan, request: BatchRequest, out: Path, progress: bool = True,
     if store.path.exists() and not store.path.is_dir():
         raise BatchError(f"{store.path} is a file; --out must name a folder")
     created = not store.path.exists()
-    store.path.mkdir(parents=True, exist_ok=True)
+    try:
+        store.path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BatchError(f"cannot create {store.path}: {exc.strerror or exc}") from None
     try:
         with locked(store.path):
             action = check_store(store, plan, request.resume, request.force)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from model.errors import UserError
 from model.scenario import (
+    MAX_DAYS,
     NAME_PATTERN,  # noqa: F401 - sweep names follow the schema's rule
     Scenario,
     load_scenario,
@@ -33,6 +34,8 @@ from model.scenario import (
 
 #: Part of every run_id: change it when the meaning of a stored run changes.
 STORE_SCHEMA = "corridor-batch/1"
+#: Replicates per scenario at most: the plan (one row per run) is built in memory up front.
+MAX_REPS = 10_000
 
 
 class BatchError(UserError):
@@ -127,8 +130,10 @@ def make_plan(files: list[Path], reps: int, days: int | None = None,
     """Load the scenarios and lay out every run; ScenarioError/BatchError on bad input."""
     if reps < 1:
         raise BatchError(f"--reps must be at least 1, got {reps}")
-    if days is not None and days < 1:
-        raise BatchError(f"--days must be at least 1, got {days}")
+    if reps > MAX_REPS:
+        raise BatchError(f"--reps must be at most {MAX_REPS:,}, got {reps:,}")
+    if days is not None and not 1 <= days <= MAX_DAYS:
+        raise BatchError(f"--days must be from 1 to {MAX_DAYS}, got {days}")
     entropy = new_entropy() if entropy is None else entropy
     scenarios, paths = _load_all(files)
     seeds = replicate_seeds(entropy, reps)
