@@ -105,7 +105,11 @@ def environment(engine: dict) -> dict:
 @contextmanager
 def locked(folder: Path):
     """Hold the batch folder for this process; the OS releases it even after a kill."""
-    with open(folder / LOCK_FILE, "a+") as fh:
+    try:
+        fh = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:  # the first write into the folder: read-only shows here
+        raise BatchError(f"cannot write in {folder}: {exc.strerror or exc}") from None
+    with fh:
         if fcntl is not None:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

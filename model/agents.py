@@ -24,6 +24,14 @@ if TYPE_CHECKING:
     from model.model import CorridorModel
 
 
+def logistic(z: float) -> float:
+    """1 / (1 + e^-z), also for very negative z (a tiny base rate plus negative weights and a
+    long wait), where e^-z would overflow a float; e^z is the same value there."""
+    if z < -700.0:
+        return math.exp(z)
+    return 1.0 / (1.0 + math.exp(-z))
+
+
 class Migrant(CellAgent):
     """One person crossing the corridor. Synthetic: no real individual is represented.
 
@@ -317,7 +325,7 @@ class Migrant(CellAgent):
             z += spec.weight_informed
         if self.state is not State.IN_TRANSIT and self.hub_day is not None:
             z += spec.weight_wait_month * (self.model.day - self.hub_day) / 30.0
-        return 1.0 / (1.0 + math.exp(-z))
+        return logistic(z)
 
     def accept_offer(self, trafficker) -> None:
         """Deceived: the journey, the claim and the job search stop here."""

@@ -230,7 +230,8 @@ class CorridorModel(Model):
         spec = self.params.traffickers
         rng = self.streams["recruitment"]
         ground = [p for p in self.params.corridor.places if p.kind in TRAFFICKER_GROUND]
-        attraction = np.array([self._attraction(p) for p in ground])
+        log_attraction = np.array([self._log_attraction(p) for p in ground])
+        attraction = np.exp(log_attraction - log_attraction.max())  # no underflow to all zeros
         attraction = attraction / attraction.sum()
         for trafficker in self.traffickers.to_list():
             if rng.random() < spec.exit_per_month:
@@ -244,13 +245,17 @@ class CorridorModel(Model):
             Trafficker(self, self.space[ground[i].id])
         self.ledger.close_month()
 
-    def _attraction(self, place: Place) -> float:
-        """More recruits draw traffickers; identifications, arrests and checks repel them."""
+    def _log_attraction(self, place: Place) -> float:
+        """More recruits draw traffickers; identifications, arrests and checks repel them.
+
+        The attraction is (1 + recruits) * exp(-enforcement_aversion * pressure); its log is
+        returned, because with strong aversion and many identifications the attraction of
+        every place can underflow to 0, and then no place could be chosen.
+        """
         log = self.ledger.month[place.id]
         pressure = (log["identified"] + log["arrests"]) / (1 + log["recruited"])
         pressure += self.policy.check_probability[place.id]
-        return (1 + log["recruited"]) * math.exp(-self.params.traffickers.enforcement_aversion
-                                                * pressure)
+        return math.log1p(log["recruited"]) - self.params.traffickers.enforcement_aversion * pressure
 
     # ------------------------------------------------------------ the day's record
 

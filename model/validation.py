@@ -9,10 +9,14 @@ gets the same "did you mean" for a misspelt key.
 from __future__ import annotations
 
 import difflib
+import reprlib
 import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+
+#: Quotes what a file gave, cut short: a value may be a list of a million numbers.
+_SHORT = reprlib.Repr(maxlevel=2, maxstring=120, maxother=60, maxlist=4, maxdict=4)
 
 
 class KeyedProblem(ValueError):
@@ -59,7 +63,7 @@ def first_problem(exc: ValidationError, root: type[BaseModel], describe_missing:
         return key, "required key is missing" + (f" ({description})" if description else "")
     message = err["msg"].removeprefix("Value error, ")
     if "input" in err and kind not in ("model_type",):
-        message += f" (got {err['input']!r})"
+        message += f" (got {_SHORT.repr(err['input'])})"
     return key, message
 
 
