@@ -11,6 +11,7 @@ and renamed.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -38,7 +39,19 @@ from analysis.plan import (
     now_iso,
     package_version,
 )
-from analysis.store import BATCH_FILE, ENV_FILE, HISTORY, LOCK_FILE, MANIFEST_FILE, Store
+from analysis.store import (
+    BATCH_FILE,
+    ENV_FILE,
+    FAILURES,
+    HISTORY,
+    LOCK_FILE,
+    MANIFEST_FILE,
+    RESULT_FOLDERS,
+    Store,
+    StoreError,
+    manifest_difference,
+    read_manifest,
+)
 
 try:  # POSIX only; elsewhere a batch folder is simply not locked
     import fcntl
@@ -92,7 +105,11 @@ def environment(engine: dict) -> dict:
 @contextmanager
 def locked(folder: Path):
     """Hold the batch folder for this process; the OS releases it even after a kill."""
-    with open(folder / LOCK_FILE, "a+") as fh:
+    try:
+        fh = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:  # the first write into the folder: read-only shows here
+        raise BatchError(f"cannot write in {folder}: {exc.strerror or exc}") from None
+    with fh:
         if fcntl is not None:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -112,14 +129,41 @@ def looks_empty(folder: Path) -> bool:
     return all(p.name in leftovers or p.name.endswith(".tmp") for p in folder.iterdir())
 
 
-def check_store(store: Store, plan: Plan, resume: bool, force: bool) -> str:
-    """Decide what to do with the folder: 'create', 'continue' or 'replan'; BatchError if none."""
+def check_out_folder(store: Store, resume: bool) -> None:
+    """Refuse an --out this session may not write into, before creating or locking anything,
+    so a refusal leaves nothing (not even a .lock) in a folder that is not a batch's."""
     where = store.path
+    if os.path.lexists(where) and not where.is_dir():
+        raise BatchError(f"{where} is a file; --out must name a folder")
     if not store.is_batch():
         if resume:
             raise BatchError(f"nothing to resume: {where} holds no batch ({BATCH_FILE} missing)")
         if not looks_empty(where):
             raise BatchError(f"{where} is not empty and holds no batch; choose another --out")
+    link = next(iter(linked_paths(where)), None)
+    if link is not None:
+        raise BatchError(f"{link} is a symbolic link; a batch writes only into its own folder, "
+                         "so its files and folders must not be links")
+
+
+def linked_paths(folder: Path) -> list[Path]:
+    """Symbolic links among the files and folders a batch writes to (which would carry its
+    writes, or the removal of leftovers, outside the folder)."""
+    if not folder.is_dir():
+        return []
+    names = [LOCK_FILE, BATCH_FILE, MANIFEST_FILE, ENV_FILE, FAILURES, HISTORY, *RESULT_FOLDERS]
+    links = [folder / n for n in names if (folder / n).is_symlink()]
+    for results in RESULT_FOLDERS:
+        if (folder / results).is_dir() and not (folder / results).is_symlink():
+            links += [p for p in (folder / results).iterdir() if p.is_symlink()]
+    return links
+
+
+def check_store(store: Store, plan: Plan, resume: bool, force: bool) -> str:
+    """Decide what to do with the folder: 'create', 'continue' or 'replan'; BatchError if none."""
+    where = store.path
+    if not store.is_batch():
+        check_out_folder(store, resume)  # again, under the lock
         return "create"
     recorded = store.batch()
     differences = plan.differences(recorded)
@@ -130,19 +174,40 @@ def check_store(store: Store, plan: Plan, resume: bool, force: bool) -> str:
     if differences and not force:
         raise BatchError(f"{where} holds a different plan: {differences[0]}; add --force to "
                          "re-plan it (finished runs still in the plan are kept)")
+    mismatch = None if differences else stored_manifest_mismatch(store, plan)
+    if mismatch and not force:
+        raise BatchError(f"{where}: {mismatch}; add --force to rewrite it from the plan (the "
+                         "old one is kept in history/)")
     old_code = recorded.get("code_version")
     if old_code != code_version() and not force:
         raise BatchError(f"{where} was run with code {old_code}, this is {code_version()}; "
                          "add --force to finish it with this code (env.json records each session)")
-    return "replan" if differences else "continue"
+    return "replan" if differences or mismatch else "continue"
+
+
+def stored_manifest_mismatch(store: Store, plan: Plan) -> str | None:
+    """How manifest.parquet disagrees with the plan batch.toml records (a missing one does not
+    disagree: it is written again from the plan)."""
+    path = store.path / MANIFEST_FILE
+    if not os.path.lexists(path):
+        return None
+    try:
+        difference = manifest_difference(read_manifest(path), plan.manifest())
+    except StoreError as exc:
+        return str(exc)
+    return f"{MANIFEST_FILE} disagrees with {BATCH_FILE} ({difference})" if difference else None
 
 
 def write_plan(store: Store, plan: Plan, command: str) -> None:
     """manifest.parquet, then batch.toml (whose presence marks the folder as a batch)."""
     store.path.mkdir(parents=True, exist_ok=True)
-    atomic_write(store.path / MANIFEST_FILE, lambda f: plan.manifest().to_parquet(f, index=False))
+    write_manifest(store, plan)
     record = plan.record(store.name, command)
     atomic_write(store.path / BATCH_FILE, lambda f: f.write(tomli_w.dumps(record).encode()))
+
+
+def write_manifest(store: Store, plan: Plan) -> None:
+    atomic_write(store.path / MANIFEST_FILE, lambda f: plan.manifest().to_parquet(f, index=False))
 
 
 def archive_plan(store: Store) -> Path:
@@ -150,7 +215,8 @@ def archive_plan(store: Store) -> Path:
     folder = store.path / HISTORY / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     folder.mkdir(parents=True)
     for name in (BATCH_FILE, MANIFEST_FILE):
-        shutil.copy2(store.path / name, folder / name)
+        if (store.path / name).is_file():  # a deleted manifest has nothing to keep
+            shutil.copy2(store.path / name, folder / name)
     return folder
 
 
@@ -283,33 +349,41 @@ def run_plan(plan, request: BatchRequest, out: Path, progress: bool = True,
     lock, check, create or continue, run what is missing. `request` gives resume, force,
     engine and command."""
     store = Store(out)
-    if store.path.exists() and not store.path.is_dir():
-        raise BatchError(f"{store.path} is a file; --out must name a folder")
+    check_out_folder(store, request.resume)
     created = not store.path.exists()
-    store.path.mkdir(parents=True, exist_ok=True)
+    had_lock = os.path.lexists(store.path / LOCK_FILE)
     try:
+        store.path.mkdir(parents=True, exist_ok=True)
         with locked(store.path):
             action = check_store(store, plan, request.resume, request.force)
             return _run_locked(store, plan, action, request, progress, run_fn, on_start)
+    except OSError as exc:  # the disk refused: a full disk, a read-only folder, a name clash
+        _take_back(store.path, created, had_lock)
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise BatchError(f"cannot write in {store.path}: {exc.strerror or exc}{where}") from None
     except BaseException:
-        if created:
-            _remove_if_unused(store.path)
+        _take_back(store.path, created, had_lock)
         raise
 
 
-def _remove_if_unused(folder: Path) -> None:
-    """Take back a folder this session created but wrote nothing into (e.g. no scheduler)."""
-    if [p.name for p in folder.iterdir()] == [LOCK_FILE]:
-        (folder / LOCK_FILE).unlink()
+def _take_back(folder: Path, created: bool, had_lock: bool) -> None:
+    """Undo what a refused or failed start left in a folder that holds no batch: the .lock
+    this session made, and the folder itself if this session created it and it is empty."""
+    if Store(folder).is_batch() or not folder.is_dir():
+        return
+    if not had_lock:
+        (folder / LOCK_FILE).unlink(missing_ok=True)
+    if created and not any(folder.iterdir()):
         folder.rmdir()
 
 
 def _run_locked(store, plan, action, request, progress, run_fn, on_start) -> BatchReport:
     """The batch proper, under the folder's lock. The plan is written once the engine is up,
-    so an unreachable scheduler leaves no half-started batch behind."""
+    so an unreachable scheduler leaves no half-started batch behind. Done means done under
+    this plan, with files that read back whole: a damaged run runs again."""
     for leftover in store.temp_files():
         leftover.unlink()  # a write a kill interrupted; the lock says no one else is writing
-    done = store.done_ids() if action != "create" else set()
+    done = store.done_ids(plan.manifest()) if action != "create" else set()
     todo = [job for job in plan.jobs if job.run_id not in done]
     report = BatchReport(store, action, len(plan.jobs), len(plan.jobs) - len(todo))
     if not todo:
@@ -332,6 +406,8 @@ def _publish_plan(store: Store, plan: Plan, action: str, command: str) -> None:
         archive_plan(store)
     if action != "continue":
         write_plan(store, plan, command)
+    elif not os.path.lexists(store.path / MANIFEST_FILE):
+        write_manifest(store, plan)  # deleted by hand; batch.toml agrees with the plan
 
 
 def _consume(store, plan, todo, runner, run_fn, report, progress) -> None:

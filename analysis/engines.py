@@ -8,11 +8,13 @@ Only the client process writes the store, so workers need no shared filesystem.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -28,6 +30,8 @@ CONNECT_TIMEOUT_S = 10
 #: Dask re-runs a task that raised outside the model (e.g. a worker that could not load it).
 #: The model's own errors are caught in `run_one`, so they are recorded once, not retried.
 RETRIES = 1
+#: Local worker processes per core at most (--workers above it is lowered, with a note).
+MAX_WORKERS_PER_CORE = 4
 #: Jobs in flight per worker thread: enough to keep workers busy, few enough for flat memory.
 IN_FLIGHT_PER_THREAD = 4
 
@@ -82,6 +86,12 @@ def default_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
         return os.cpu_count() or 1
+
+
+def max_workers() -> int:
+    """The most local workers a batch starts: each is a process with its own memory, and the
+    model is CPU-bound, so more than a few per core only slow the machine down."""
+    return MAX_WORKERS_PER_CORE * default_workers()
 
 
 class SerialRunner:
@@ -160,11 +170,42 @@ def start_engine(spec: EngineSpec):
 
 
 def connect(address: str):
-    """A Client for an existing scheduler, or a BatchError saying why there is none."""
+    """A Client for an existing scheduler, or a BatchError saying why there is none.
+
+    The address is untrusted: anything may listen there. distributed waits for the peer's
+    handshake with no time limit, so a web server would hang the batch, and a proxy's reply,
+    read as frame lengths, would have it allocate exabytes. So the peer is first asked for
+    Dask's handshake, without deserialising anything, under a hard time limit.
+    """
     from distributed import Client
 
     try:
+        _in_fresh_loop(_handshake(address, CONNECT_TIMEOUT_S))
         return Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
-    except (OSError, TimeoutError, ValueError) as exc:
+    except TimeoutError:
+        raise BatchError(f"cannot reach the Dask scheduler at {address}: no Dask handshake "
+                         f"within {CONNECT_TIMEOUT_S} s (is something else listening "
+                         "there?)") from None
+    except Exception as exc:  # noqa: BLE001 - whatever the peer sent, it is no scheduler
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BatchError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
+
+
+async def _handshake(address: str, seconds: float) -> None:
+    """Open a Dask comm to `address` and read its handshake, all within `seconds`."""
+    from distributed.comm import connect as open_comm
+    from distributed.security import Security
+
+    tls = Security().get_connection_args("client")  # as Client would, from Dask's config
+    # open_comm gives up on a closed port by itself after `seconds`; the outer limit, a
+    # second later, catches a peer that accepts the connection but never answers like Dask
+    comm = await asyncio.wait_for(
+        open_comm(address, timeout=seconds, deserialize=False, **tls), seconds + 1)
+    await comm.close()
+
+
+def _in_fresh_loop(coroutine) -> None:
+    """Run a coroutine to completion on its own event loop in a short-lived thread, so the
+    probe works even when called from code that already runs a loop (a notebook)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()

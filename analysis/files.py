@@ -19,6 +19,16 @@ def default_out_dir(params: Scenario, seed: int, root: Path = Path("runs")) -> P
     return root / f"{params.name}-seed{seed}"
 
 
+def prepare_folder(folder: Path) -> Path:
+    """Create `folder` and write and remove a probe file in it: a folder that cannot take
+    files (read-only, a full disk, a file in the way) fails here, before a run is spent."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe.", suffix=".tmp")
+    os.close(fd)
+    os.unlink(probe)
+    return folder
+
+
 def write_run(result: RunResult, out_dir: Path) -> list[Path]:
     """Write summary.json, series.parquet, events.parquet and places.parquet atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -8,17 +8,32 @@ reproduced when the mean meets the bound.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from analysis.expressions import ALLOWED, ExpressionError, parse_expression
 from analysis.stats import mean_interval
+from analysis.userfiles import UserFileError, read_text
 from model.errors import UserError
 
 DEFAULT_PATTERNS = Path(__file__).with_name("patterns.toml")
+#: Far more than a patterns file needs; a bigger file is a mistake, not patterns.
+MAX_FILE_BYTES = 1024 * 1024
+#: Pattern ids appear in messages and tables: one plain word, so a message stays one line.
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}"
 
 
 class PatternError(UserError):
@@ -28,7 +43,7 @@ class PatternError(UserError):
 class Pattern(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(min_length=1)
+    id: str
     name: str = Field(min_length=1)
     source: str = Field(min_length=1)
     expression: str | None = None
@@ -36,6 +51,30 @@ class Pattern(BaseModel):
     at_least: float | None = None
     at_most: float | None = None
     versus: str | None = None
+    _file: str | None = PrivateAttr(default=None)  # for messages: which file it came from
+
+    @field_validator("id")
+    @classmethod
+    def _plain_id(cls, text: str) -> str:
+        """Ids appear in messages and tables, so they are one plain word."""
+        if not re.fullmatch(ID_PATTERN, text):
+            raise ValueError("an id is letters, digits, '_', '.' and '-' (at most 100), "
+                             "starting with a letter or digit")
+        return text
+
+    @field_validator("expression", "series_expression")
+    @classmethod
+    def _allowed_expression(cls, text: str | None) -> str | None:
+        """Checked when the file is read, so a bad expression stops before any batch is read
+        (the names it uses can only be checked against a batch's columns)."""
+        if text is not None:
+            parse_expression(text)  # ExpressionError is a ValueError: pydantic reports it
+        return text
+
+    @property
+    def where(self) -> str:
+        """The start of a message about this pattern: its file (if known) and its id."""
+        return f"{self._file}: pattern '{self.id}'" if self._file else f"pattern '{self.id}'"
 
     @model_validator(mode="after")
     def _one_expression_and_a_bound(self) -> Pattern:
@@ -67,17 +106,52 @@ class PatternFile(BaseModel):
 
 
 def load_patterns(path: Path = DEFAULT_PATTERNS) -> list[Pattern]:
+    """Every pattern of a patterns file, each expression checked against the whitelist.
+
+    The file is the user's: anything wrong with it (missing, a folder, a FIFO, not UTF-8,
+    TOML syntax, a wrong key or an expression outside the whitelist) is one PatternError line
+    naming the file and, where there is one, the pattern.
+    """
     try:
-        raw = tomllib.loads(Path(path).read_text())
-        return PatternFile.model_validate(raw).patterns
-    except FileNotFoundError:
-        raise PatternError(f"{path}: file not found") from None
+        raw = tomllib.loads(read_text(path, limit=MAX_FILE_BYTES))
+    except UserFileError as exc:
+        raise PatternError(str(exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise PatternError(f"{path}: TOML syntax error: {exc}") from None
+    try:
+        patterns = PatternFile.model_validate(raw).patterns
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise PatternError(f"{path}: {key}: {err['msg'].removeprefix('Value error, ')}") from None
+        raise PatternError(f"{path}: {_first_error(exc, raw)}") from None
+    seen = set()
+    for pattern in patterns:
+        if pattern.id in seen:
+            raise PatternError(f"{path}: pattern id '{pattern.id}' is used twice; ids must differ")
+        seen.add(pattern.id)
+        pattern._file = str(path)
+    return patterns
+
+
+def _first_error(exc: ValidationError, raw: dict) -> str:
+    """pydantic's first error as 'pattern <id>: <key>: <message>' (plus the whitelist when
+    the key is an expression)."""
+    err = exc.errors(include_url=False)[0]
+    loc = list(err["loc"])
+    message = err["msg"].removeprefix("Value error, ")
+    where = ".".join(str(p) for p in loc)
+    if len(loc) >= 2 and loc[0] == "patterns" and isinstance(loc[1], int):
+        where = f"{_pattern_label(raw, loc[1])}: {'.'.join(str(p) for p in loc[2:]) or 'block'}"
+    if loc and loc[-1] in ("expression", "series_expression"):
+        message = f"{message}; {ALLOWED}"
+    return f"{where}: {message}"
+
+
+def _pattern_label(raw: dict, index: int) -> str:
+    """'pattern <id>' when the block has a plain id, else its position (1-based)."""
+    block = raw["patterns"][index] if isinstance(raw.get("patterns"), list) else {}
+    pattern_id = block.get("id") if isinstance(block, dict) else None
+    if isinstance(pattern_id, str) and re.fullmatch(ID_PATTERN, pattern_id):
+        return f"pattern '{pattern_id}'"
+    return f"pattern block {index + 1}"
 
 
 def per_run_values(pattern: Pattern, summaries: pd.DataFrame, series: pd.DataFrame,
@@ -85,24 +159,22 @@ def per_run_values(pattern: Pattern, summaries: pd.DataFrame, series: pd.DataFra
     """One value per replicate (indexed by rep) for one scenario."""
     if pattern.expression is not None:
         runs = summaries[summaries["scenario"] == scenario].set_index("rep")
-        values = _evaluate(pattern, runs, pattern.expression)
+        values = _evaluate(pattern, runs, "expression")
     else:
         days = series[series["scenario"] == scenario]
-        daily = _evaluate(pattern, days, pattern.series_expression)
+        daily = _evaluate(pattern, days, "series_expression")
         values = daily.replace([np.inf, -np.inf], np.nan).groupby(days["rep"]).mean()
     return values.astype(float).replace([np.inf, -np.inf], np.nan)
 
 
-def _evaluate(pattern: Pattern, frame: pd.DataFrame, expression: str) -> pd.Series:
+def _evaluate(pattern: Pattern, frame: pd.DataFrame, field: str) -> pd.Series:
+    """The pattern's checked `field` expression over the frame's columns; a name the frame
+    lacks is a PatternError naming the pattern and the closest column."""
     try:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            result = frame.eval(expression, engine="python")
-    except Exception as exc:  # noqa: BLE001 - pandas raises many kinds for a bad expression
-        raise PatternError(f"pattern '{pattern.id}': cannot evaluate '{expression}': "
-                           f"{exc}") from None
-    if not isinstance(result, pd.Series):
-        result = pd.Series(result, index=frame.index)
-    return result
+        return parse_expression(getattr(pattern, field)).evaluate(frame)
+    except ExpressionError as exc:
+        columns = "the batch's outcomes" if field == "expression" else "the daily series' columns"
+        raise PatternError(f"{pattern.where}: {field}: {exc}; names are {columns}") from None
 
 
 def evaluate(patterns: list[Pattern], summaries: pd.DataFrame, series: pd.DataFrame,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -26,11 +25,17 @@ import numpy as np
 import pandas as pd
 
 from model.errors import UserError
-from model.scenario import Scenario, load_scenario
+from model.scenario import (
+    MAX_DAYS,
+    NAME_PATTERN,  # noqa: F401 - sweep names follow the schema's rule
+    Scenario,
+    load_scenario,
+)
 
 #: Part of every run_id: change it when the meaning of a stored run changes.
 STORE_SCHEMA = "corridor-batch/1"
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: Replicates per scenario at most: the plan (one row per run) is built in memory up front.
+MAX_REPS = 10_000
 
 
 class BatchError(UserError):
@@ -125,8 +130,10 @@ def make_plan(files: list[Path], reps: int, days: int | None = None,
     """Load the scenarios and lay out every run; ScenarioError/BatchError on bad input."""
     if reps < 1:
         raise BatchError(f"--reps must be at least 1, got {reps}")
-    if days is not None and days < 1:
-        raise BatchError(f"--days must be at least 1, got {days}")
+    if reps > MAX_REPS:
+        raise BatchError(f"--reps must be at most {MAX_REPS:,}, got {reps:,}")
+    if days is not None and not 1 <= days <= MAX_DAYS:
+        raise BatchError(f"--days must be from 1 to {MAX_DAYS}, got {days}")
     entropy = new_entropy() if entropy is None else entropy
     scenarios, paths = _load_all(files)
     seeds = replicate_seeds(entropy, reps)
@@ -140,11 +147,8 @@ def _load_all(files: list[Path]) -> tuple[dict[str, Scenario], dict[str, str]]:
         raise BatchError("no scenario files given, e.g. corridor batch scenarios/*.toml --reps 10")
     scenarios, paths = {}, {}
     for file in files:
-        scenario = load_scenario(file)
+        scenario = load_scenario(file)  # the schema has checked that the name can name a folder
         name = scenario.name
-        if not NAME_PATTERN.fullmatch(name):
-            raise BatchError(f"{file}: name '{name}' cannot name a folder; use letters, digits, "
-                             "'_', '-' and '.'")
         if name in scenarios:
             raise BatchError(f"two scenarios are named '{name}' ({paths[name]}, {file}); "
                              "names must differ within a batch")

@@ -22,6 +22,10 @@ OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "
              "#000000"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
+#: For text that comes from a file (place names): drawn as written, never as maths or
+#: LaTeX, so a name like "$\frac{a}$" can neither break a figure nor run TeX.
+LITERAL = {"parse_math": False, "usetex": False}
+
 SERIES_PANELS = (
     ("exploited", "People in exploitation"),
     ("identified", "Victims identified (awaiting referral)"),
@@ -58,7 +62,7 @@ def corridor_map(places: list[dict], links: list[dict], per_place: pd.DataFrame,
         ax.scatter([x], [y], marker=kinds.get(place["kind"], "o"), s=70, color="#000000",
                    zorder=3)
         ax.annotate(place["name"], (x, y), textcoords="offset points", xytext=(6, 6),
-                    fontsize=8)
+                    fontsize=8, **LITERAL)
     if len(per_place):
         data = per_place.set_index("place")
         scale = max(float(data["recruited"].max()), 1.0)

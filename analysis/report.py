@@ -12,7 +12,7 @@ import base64
 import html
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,6 +40,7 @@ class BatchData:
     places: pd.DataFrame
     plan: dict
     env: dict
+    notes: list[str] = field(default_factory=list)  # incomplete, skipped or ignored: said first
 
     @property
     def scenarios(self) -> list[str]:
@@ -48,7 +49,8 @@ class BatchData:
 
 def load_batch(store: Store) -> BatchData:
     return BatchData(name=store.name, summaries=store.summaries(), series=store.series(),
-                     places=store.places(), plan=store.batch(), env=store.env())
+                     places=store.places(), plan=store.batch(), env=store.env(),
+                     notes=store.notes())
 
 
 def build_report(data: BatchData, baseline: str | None = None,
@@ -182,8 +184,10 @@ th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; }}
 td:first-child, td:nth-child(2), th {{ text-align: left; }}
 td.yes {{ color: #0072B2; font-weight: bold; }} td.no {{ color: #D55E00; font-weight: bold; }}
 figure img {{ max-width: 100%; }} .caveat {{ background: #fff6e0; padding: 0.8em; }}
+.note {{ background: #fde8e0; padding: 0.5em 0.8em; font-weight: bold; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
+{''.join(f'<p class="note">{html.escape(note)}</p>' for note in data.notes)}
 <p>Scenarios: {html.escape(', '.join(data.scenarios))}; baseline: {html.escape(baseline)}.</p>
 <p class="caveat"><strong>Caveat.</strong> {html.escape(CAVEAT)}</p>
 {''.join(sections)}

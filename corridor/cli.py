@@ -1,19 +1,38 @@
 """`corridor run | describe | batch | sweep | runs | compare | report | patterns`: parse arguments, call the model or the analysis, print results.
 
 User mistakes (a bad scenario file, a bad option) end with one line on stderr
-and exit status 2, never a traceback.
+and exit status 2, never a traceback. Output into a closed pipe (`corridor compare ... |
+head -1`) ends quietly with status 141, what a shell reports for a command that SIGPIPE
+stopped, so `set -o pipefail` scripts see the same as with any other Unix tool.
+
+Limits on options (kept in step with the constants they name by tests/test_untrusted_input.py):
+--days at most 3650 (`model.scenario.MAX_DAYS`), --reps at most 10,000
+(`analysis.plan.MAX_REPS`), --workers at most 4 per core
+(`analysis.engines.MAX_WORKERS_PER_CORE`; more is lowered, with a note).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
 
-from model.errors import UserError
+from model.errors import UserError, one_line
 
 EXIT_USAGE = 2
+#: 128 + SIGPIPE: the status a shell reports for `yes | head -1`.
+EXIT_BROKEN_PIPE = 141
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line like every other bad input: the error and
+    where to read more, instead of the usage block."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {one_line(message)} "
+                  f"(see '{self.prog} --help')\n")
 
 
 def positive_int(text: str) -> int:
@@ -24,6 +43,24 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def days_int(text: str) -> int:
+    """--days: a whole number of days, at most the schema's limit (ten years)."""
+    from model.scenario import MAX_DAYS
+
+    value = positive_int(text)
+    if value > MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_DAYS}, got {value}")
+    return value
+
+
+def whole_number(text: str) -> int:
+    """A whole number; its range is checked where it is used (--reps: `make_plan`)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
 def seed_int(text: str) -> int:
@@ -37,7 +74,7 @@ def seed_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="corridor",
         description="Trafficking-risk simulation of a Tapachula-style migration corridor.",
     )
@@ -46,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run one replication of one scenario")
     run.add_argument("scenario", type=Path, help="scenario file, e.g. scenarios/baseline_2018.toml")
     run.add_argument("--seed", type=seed_int, default=1, help="random seed (default 1)")
-    run.add_argument("--days", type=positive_int, help="days to simulate (default: the scenario's)")
+    run.add_argument("--days", type=days_int,
+                     help="days to simulate, at most 3650 (default: the scenario's)")
     run.add_argument("--out", type=Path, help="output folder (default runs/<scenario>-seed<N>)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=command_run)
@@ -69,10 +107,10 @@ def add_batch_parser(commands) -> None:
         "scenario) on a local Dask cluster or an existing scheduler, into a resumable store.")
     batch.add_argument("scenarios", type=Path, nargs="*", metavar="SCENARIO",
                        help="scenario files (with --resume: default the batch's own)")
-    batch.add_argument("--reps", type=int, help="replicates per scenario (with --resume: "
-                       "default the batch's)")
-    batch.add_argument("--days", type=positive_int,
-                       help="days to simulate (default: each scenario's)")
+    batch.add_argument("--reps", type=whole_number, help="replicates per scenario, 1 to "
+                       "10,000 (with --resume: default the batch's)")
+    batch.add_argument("--days", type=days_int,
+                       help="days to simulate, at most 3650 (default: each scenario's)")
     add_engine_options(batch)
     batch.add_argument("--out", type=Path, help="batch folder (default runs/batch-<date-time>)")
     batch.add_argument("--resume", action="store_true",
@@ -92,7 +130,8 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     """Where runs execute: a local Dask cluster (default), serially, or an existing scheduler."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=seed_int,
-                       help="local worker processes (default: one per core; 0 = serial, no Dask)")
+                       help="local worker processes (default: one per core; 0 = serial, no "
+                       "Dask; at most 4 per core, more is lowered with a note)")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="use an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
 
@@ -101,7 +140,10 @@ def add_sweep_parser(commands) -> None:
     sweep = commands.add_parser(
         "sweep", help="Morris or Sobol' sensitivity sweep of a sweep file, then its indices",
         description="Run a sweep file's design (scenarios/sweeps/*.toml) on the batch engine "
-        "into a store, then analyse it with SALib: indices.csv, figures, a summary.")
+        "into a store, then analyse it with SALib: indices.csv, figures, a summary. A sweep "
+        "file with target = \"package.module:function\" is code, not data: the sweep imports "
+        "that module and runs the function, like a Python script; run only sweep files you "
+        "trust.")
     sweep.add_argument("sweep", type=Path, metavar="SWEEPFILE",
                        help="sweep file; with --analyse-only the sweep's folder runs/<sweep>")
     add_engine_options(sweep)
@@ -118,9 +160,23 @@ def add_sweep_parser(commands) -> None:
     sweep.set_defaults(handler=command_sweep)
 
 
+def engine_spec(args: argparse.Namespace):
+    """The engine options as an EngineSpec, with --workers lowered to the cap (with a note):
+    a mistyped 1000 would otherwise start a thousand processes."""
+    from analysis.engines import MAX_WORKERS_PER_CORE, EngineSpec, max_workers
+
+    workers = args.workers
+    if workers is not None and workers > max_workers():
+        print(f"note: --workers {workers} is more than {MAX_WORKERS_PER_CORE} per core; "
+              f"using {max_workers()}", file=sys.stderr)
+        workers = max_workers()
+    return EngineSpec(workers=workers, scheduler=args.scheduler,
+                      dashboard=getattr(args, "dashboard", False))
+
+
 def command_sweep(args: argparse.Namespace) -> int:
-    from analysis.batch import EngineSpec
-    from analysis.sweep import SweepRequest, analyse, open_sweep, run_sweep
+    from analysis.sweep import SweepRequest, run_sweep
+    from analysis.sweep_indices import analyse, open_sweep
 
     if args.analyse_only:
         if args.resume or args.force or args.out or args.seed_entropy is not None:
@@ -132,8 +188,7 @@ def command_sweep(args: argparse.Namespace) -> int:
             raise UserError("--force only applies with --resume")
         request = SweepRequest(
             file=args.sweep, out=args.out, resume=args.resume, force=args.force,
-            entropy=args.seed_entropy, command=args.command_line,
-            engine=EngineSpec(workers=args.workers, scheduler=args.scheduler))
+            entropy=args.seed_entropy, command=args.command_line, engine=engine_spec(args))
         report = run_sweep(request, progress=not args.quiet, on_start=print_batch_start)
         print(format_batch_end(report).replace("corridor batch --resume --out",
                                                f"corridor sweep {args.sweep} --resume --out"))
@@ -194,11 +249,19 @@ def _analysis_inputs(args: argparse.Namespace):
     summaries = store.summaries()
     if summaries.empty:
         raise UserError(f"batch {store.path} has no finished runs yet")
+    machine = getattr(args, "json", False) or getattr(args, "csv", False)
+    for note in store.notes():  # incomplete, damaged or ignored files: said first
+        print(f"note: {note}" if machine else note, file=sys.stderr if machine else sys.stdout)
     scenarios = sorted(summaries["scenario"].unique())
     baseline = getattr(args, "baseline", None) or default_baseline(scenarios)
     requested = getattr(args, "outcomes", None)
-    outcomes = ([o.strip() for o in requested.split(",") if o.strip()] if requested else
-                [o for o in HEADLINE_OUTCOMES if o in summaries.columns])
+    if requested is None:
+        return store, summaries, baseline, [o for o in HEADLINE_OUTCOMES
+                                            if o in summaries.columns]
+    outcomes = [o.strip() for o in requested.split(",") if o.strip()]
+    if not outcomes:
+        raise UserError(f"--outcomes {requested!r} names no outcome; give comma-separated "
+                        f"names, e.g. --outcomes {','.join(HEADLINE_OUTCOMES[:2])}")
     return store, summaries, baseline, outcomes
 
 
@@ -256,9 +319,15 @@ def command_run(args: argparse.Namespace) -> None:
     params = load_scenario(args.scenario)
     days = args.days or params.days
     out_dir = args.out or default_out_dir(params, args.seed)
-    with tqdm(total=params.warmup_days + days, desc=f"{params.name} seed {args.seed}", unit="day",
-              disable=args.quiet, file=sys.stderr) as bar:
-        result = simulate(params, args.seed, days, on_day=lambda: bar.update(1))
+    created = output_folder(out_dir)
+    try:
+        with tqdm(total=params.warmup_days + days, desc=f"{params.name} seed {args.seed}", unit="day",
+                  disable=args.quiet, file=sys.stderr) as bar:
+            result = simulate(params, args.seed, days, on_day=lambda: bar.update(1))
+    except BaseException:
+        if created:
+            _remove_if_empty(out_dir)
+        raise
     try:
         write_run(result, out_dir)
     except OSError as exc:
@@ -268,6 +337,30 @@ def command_run(args: argparse.Namespace) -> None:
           "places.parquet)")
 
 
+def output_folder(out_dir: Path) -> bool:
+    """Create the run's folder and prove it takes files before the run starts, so a file in
+    the way or a read-only folder is one line now, not a lost run later. True if created."""
+    from analysis.files import prepare_folder
+
+    try:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UserError(f"{out_dir} is a file, not a folder; choose another --out")
+        created = not out_dir.exists()
+        prepare_folder(out_dir)
+    except (OSError, ValueError) as exc:  # ValueError: a null byte in the path
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UserError(f"cannot write results to {out_dir}: {reason}") from None
+    return created
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Take back a folder this command created, if the run never wrote into it."""
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty, or gone: leave it as it is
+
+
 def command_describe(args: argparse.Namespace) -> None:
     from model.scenario import describe_scenario, load_scenario
 
@@ -275,13 +368,12 @@ def command_describe(args: argparse.Namespace) -> None:
 
 
 def command_batch(args: argparse.Namespace) -> int:
-    from analysis.batch import BatchRequest, EngineSpec, run_batch
+    from analysis.batch import BatchRequest, run_batch
 
     request = BatchRequest(
         files=args.scenarios, reps=args.reps, days=args.days, entropy=args.seed_entropy,
         out=args.out, resume=args.resume, force=args.force, command=args.command_line,
-        engine=EngineSpec(workers=args.workers, scheduler=args.scheduler,
-                          dashboard=args.dashboard))
+        engine=engine_spec(args))
     if args.force and not args.resume:
         raise UserError("--force only applies with --resume")
     report = run_batch(request, progress=not args.quiet, on_start=print_batch_start)
@@ -321,7 +413,14 @@ def command_runs_list(args: argparse.Namespace) -> None:
 
 
 def batch_row(store) -> dict:
-    record, counts = store.batch(), store.counts()
+    from analysis.store import StoreError
+
+    try:
+        record, counts = store.batch(), store.counts()
+    except StoreError:
+        return {"batch": store.name, "created": "?", "scenarios": "?", "reps": "?",
+                **dict.fromkeys(("planned", "done", "failed", "missing"), "?"),
+                "state": "unreadable (corridor runs show says why)"}
     totals = counts.sum()
     return {"batch": store.name, "created": record.get("created", "?"),
             "scenarios": len(counts), "reps": record.get("reps", "?"),
@@ -371,9 +470,11 @@ def print_failures(store, limit: int = 5) -> None:
 
 def print_state(store, counts) -> None:
     totals = counts.sum()
-    stale = len(store.stale_ids())
-    if stale:
-        print(f"\n{stale} finished runs are no longer in the plan (kept, not read)")
+    scan = store.scan()
+    if scan.stale:
+        print(f"\n{len(scan.stale)} finished runs are no longer in the plan (kept, not read)")
+    for warning in scan.warnings():
+        print(f"\n{warning}")
     if totals["done"] == totals["planned"]:
         print(f"\ncomplete: {totals['done']} of {totals['planned']} runs done")
     else:
@@ -403,17 +504,35 @@ def format_summary(summary: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage mistake, already printed in one line
+        return exc.code if isinstance(exc.code, int) else 0
     args.command_line = shlex.join(["corridor", *argv])
     try:
         status = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows up here, where it can still be handled
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("interrupted; files already written are complete", file=sys.stderr)
         return 130
     return status or 0
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null after the reader has gone, so the interpreter's last flush
+    at exit does not fail again and print 'Exception ignored ... BrokenPipeError'."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
 
 
 if __name__ == "__main__":

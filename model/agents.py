@@ -10,13 +10,13 @@ ledger (an event with its day, place and cause). People read the run's
 
 from __future__ import annotations
 
-import math
 from bisect import bisect
 from typing import TYPE_CHECKING
 
 from mesa.discrete_space import CellAgent
 
 from model.corridor import road_chance_checked
+from model.maths import logistic
 from model.states import FINAL_STATES, RECRUITABLE, TRAVEL_PAPERS, VICTIM_STATES, State, Status
 
 if TYPE_CHECKING:
@@ -322,7 +322,7 @@ class Migrant(CellAgent):
             z += spec.weight_informed
         if self.state is not State.IN_TRANSIT and self.hub_day is not None:
             z += spec.weight_wait_month * (self.model.day - self.hub_day) / 30.0
-        return 1.0 / (1.0 + math.exp(-z))
+        return logistic(z)
 
     def accept_offer(self, trafficker) -> None:
         """Deceived: the journey, the claim and the job search stop here."""

@@ -48,7 +48,7 @@ from model.corridor import (
 from model.institutions import AsylumOffice, ImmigrationStation, Roster, SupportOrganisation
 from model.ledger import Ledger, series_reporters
 from model.policy import resolve
-from model.scenario import Place, Scenario
+from model.scenario import Scenario
 from model.states import FINAL_STATES, State
 from model.traffickers import Trafficker, TraffickerMarket
 

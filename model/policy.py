@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from model.maths import logistic
 from model.states import Status
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class Disclosure:
             z += self.weight_safe_interview
         if self.visa_promise:
             z += self.weight_visa_promise
-        return 1.0 / (1.0 + math.exp(-z))
+        return logistic(z)
 
 
 @dataclass(frozen=True)

@@ -8,24 +8,51 @@ scenario `extends` it and overrides only what differs.
 
 Errors in a file are turned into `ScenarioError`s that name the file, the
 key path and what is allowed, so the command line can print one clear line.
+Whatever a run would choke on is refused here, not met halfway through a run:
+every number is finite and bounded, shares sum to 1, every place has a way north.
 """
 
 from __future__ import annotations
 
-import difflib
+import math
+import os
+import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from model.errors import UserError
+from model.errors import UserError, one_line
+from model.validation import KeyedProblem, did_you_mean, first_problem
 
 PlaceKind = Literal["crossing", "hub", "checkpoint", "transit", "bypass", "exit"]
 RouteType = Literal["highway", "bypass"]
 Probability = Field(ge=0.0, le=1.0)
+
+#: What may name a run folder (`runs/<name>-seed<N>`, `summaries/scenario=<name>/`): one
+#: path component that is never hidden, never read as an option, and never climbs out.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+NAME_RULE = "1 to 100 letters, digits, '_', '-' or '.', starting with a letter or digit"
+#: Shares this close to a sum of 1 are rescaled to sum to 1 (numpy's sampler demands it
+#: to about 1e-8); further off is a mistake in the file and is refused.
+SHARE_TOLERANCE = 1e-6
+#: The longest run a scenario (or --days) may ask for.
+MAX_DAYS = 3650
+#: How many files an `extends` chain may pass through (a longer one is a mistake or a trap).
+MAX_EXTENDS_DEPTH = 32
+#: The largest scenario file read (the shipped baseline is about 25 kB).
+MAX_FILE_BYTES = 10_000_000
 
 
 class ScenarioError(UserError):
@@ -34,13 +61,14 @@ class ScenarioError(UserError):
     def __init__(self, file: Path | str, key: str, message: str):
         self.file, self.key, self.message = str(file), key, message
         where = f"{self.file}: {key}: " if key else f"{self.file}: "
-        super().__init__(where + message)
+        super().__init__(one_line(where + message))
 
 
 class _Strict(BaseModel):
-    """Unknown keys are errors, so a typo never silently falls back to nothing."""
+    """Unknown keys are errors, so a typo never silently falls back to nothing; inf and nan
+    (which TOML allows) are errors too, so every number a run uses is finite."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------- corridor
@@ -49,14 +77,16 @@ class _Strict(BaseModel):
 class Place(_Strict):
     """A node of the corridor graph (a town, a checkpoint, a path through the hills)."""
 
-    id: int = Field(ge=0, description="integer node id (Mesa's network drawers need integers)")
+    id: int = Field(ge=0, le=1_000_000,
+                    description="integer node id (Mesa's network drawers need integers)")
     name: str = Field(min_length=1)
     kind: PlaceKind
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
-    shelter_beds: int = Field(0, ge=0, description="beds in humanitarian shelters")
+    shelter_beds: int = Field(0, ge=0, le=100000, description="beds in humanitarian shelters")
     asylum_office: bool = Field(False, description="a COMAR office that takes asylum claims")
-    detention_capacity: int = Field(0, ge=0, description="places in an INM immigration station")
+    detention_capacity: int = Field(0, ge=0, le=100000,
+                                    description="places in an INM immigration station")
     informality: float = Field(
         0.0, ge=0, le=1, description="chance that one job search (every hub.job_search_days) "
         "finds informal work at the hub"
@@ -65,7 +95,7 @@ class Place(_Strict):
         0.0, ge=0, le=1, description="chance INM checks the papers of a person passing through"
     )
     trafficker_presence: float = Field(
-        0.0, ge=0, description="relative weight of traffickers starting here"
+        0.0, ge=0, le=1000, description="relative weight of traffickers starting here"
     )
 
 
@@ -98,12 +128,23 @@ class Arrivals(_Strict):
     money_median_usd: float = Field(gt=0, le=100000)
     money_sigma: float = Field(ge=0, le=3, description="log-normal spread of money carried")
 
+    @field_validator("nationalities")
+    @classmethod
+    def _rescaled(cls, shares: dict[str, float]) -> dict[str, float]:
+        """Shares within SHARE_TOLERANCE of 1 are scaled to sum to 1, so three shares of
+        0.3333333 work; anything else is left for `_shares_sum_to_one` to refuse."""
+        total = math.fsum(shares.values())
+        if min(shares.values(), default=0) >= 0 and abs(total - 1.0) <= SHARE_TOLERANCE:
+            return {key: value / total for key, value in shares.items()}
+        return shares
+
     @model_validator(mode="after")
     def _shares_sum_to_one(self) -> Arrivals:
-        total = sum(self.nationalities.values())
-        if any(v < 0 for v in self.nationalities.values()) or abs(total - 1.0) > 1e-6:
+        total = math.fsum(self.nationalities.values())
+        if any(v < 0 for v in self.nationalities.values()) or abs(total - 1.0) > SHARE_TOLERANCE:
             raise ValueError(
-                f"nationality shares must be >= 0 and sum to 1 (they sum to {total:g})"
+                f"nationality shares must be >= 0 and sum to 1 within {SHARE_TOLERANCE:g} "
+                f"(they sum to {total:.10g})"
             )
         return self
 
@@ -117,7 +158,7 @@ class Movement(_Strict):
     detection_aversion: float = Field(
         ge=0, le=50, description="utility lost per unit chance of being checked on a route"
     )
-    km_scale: float = Field(gt=0, le=1000, description="km that cost one unit of utility")
+    km_scale: float = Field(ge=1, le=1000, description="km that cost one unit of utility")
     bypass_effort: float = Field(
         ge=1, le=5, description="a bypass km is this many times slower and harder than a road km"
     )
@@ -135,7 +176,8 @@ class Hub(_Strict):
     asylum_share: float = Field(ge=0, le=1, description="share of arrivals who claim asylum")
     asylum_capacity_per_day: int = Field(ge=0, le=100000)
     grant_rate: float = Probability
-    daily_spend_usd: float = Field(gt=0, le=1000)
+    daily_spend_usd: float = Field(ge=0.01, le=1000, description="spent each day at the hub "
+                                   "(at least a cent, so the days money lasts stay finite)")
     job_search_days: int = Field(ge=1, le=365, description="days between tries to find work")
     give_up_per_day: float = Field(ge=0, le=1, description="daily chance a claimant gives up "
                                    "when the road north is open")
@@ -341,11 +383,11 @@ class BorderTightening(Intervention):
 class Scenario(_Strict):
     """One complete, validated scenario: everything a run needs besides its seed."""
 
-    name: str = Field(min_length=1)
+    name: str
     description: str = ""
-    days: int = Field(ge=1, le=3650, description="days whose outcomes are counted")
-    warmup_days: int = Field(ge=0, le=3650, description="days simulated before counting starts, "
-                             "so the queue and the trafficker market settle first")
+    days: int = Field(ge=1, le=MAX_DAYS, description="days whose outcomes are counted")
+    warmup_days: int = Field(ge=0, le=MAX_DAYS, description="days simulated before counting "
+                             "starts, so the queue and the trafficker market settle first")
     corridor: Corridor
     arrivals: Arrivals
     movement: Movement
@@ -363,6 +405,15 @@ class Scenario(_Strict):
     io_collaboration: IOCollaboration
     special_prosecutor: SpecialProsecutor
     border_tightening: BorderTightening
+
+    @field_validator("name")
+    @classmethod
+    def _name_can_name_a_folder(cls, name: str) -> str:
+        """The name becomes a folder under runs/, so it may not climb out of it."""
+        if not NAME_PATTERN.fullmatch(name):
+            raise ValueError(f"cannot name a run folder: use {NAME_RULE}; without a `name` "
+                             "key the file's name is used, so set name = \"...\" in the file")
+        return name
 
     @model_validator(mode="after")
     def _corridor_is_usable(self) -> Scenario:
@@ -394,16 +445,13 @@ INTERVENTIONS = (
 )
 
 
-class _CorridorProblem(ValueError):
-    """Raised inside validation with the key path of the offending entry."""
-
-    def __init__(self, key: str, message: str):
-        self.key = key
-        super().__init__(message)
+class _CorridorProblem(KeyedProblem):
+    """Raised inside validation with the key path of the offending entry (from the root)."""
 
 
 def check_corridor(corridor: Corridor) -> None:
-    """Ids unique, links between existing places, one crossing and hub, an exit, connected."""
+    """Ids unique, links between existing places and each pair joined once, one crossing
+    and hub, an exit, connected, and a way north from every place."""
     ids = [p.id for p in corridor.places]
     for i, pid in enumerate(ids):
         if ids.index(pid) != i:
@@ -435,6 +483,40 @@ def check_corridor(corridor: Corridor) -> None:
         raise _CorridorProblem(
             "corridor.links", f"the corridor is disconnected: places {parts[0]} cannot be reached"
         )
+    _check_links_unique(corridor)
+    _check_way_north(corridor, graph)
+
+
+def _check_links_unique(corridor: Corridor) -> None:
+    """Two places are joined once: the graph keeps one edge per pair, so a second link
+    would silently replace the first."""
+    joined: dict[frozenset[int], int] = {}
+    for i, link in enumerate(corridor.links):
+        pair = frozenset((link.a, link.b))
+        if pair in joined:
+            raise _CorridorProblem(
+                f"corridor.links[{i}]", f"places {link.a} and {link.b} are already joined by "
+                f"corridor.links[{joined[pair]}]; join two places once")
+        joined[pair] = i
+
+
+def _check_way_north(corridor: Corridor, graph: nx.Graph) -> None:
+    """Every place has a route to an exit that does not pass back through the crossing.
+
+    Routes north never go back through the crossing (`model.corridor._turns_back`), so a
+    place whose only way to an exit runs through it would leave its people with no route at
+    all. The graph is connected, so every part left when the crossing is taken out touches
+    the crossing: each part needs an exit, and then the hub, too, is reachable from the
+    crossing and has a way on.
+    """
+    kind = {p.id: p.kind for p in corridor.places}
+    crossing = next(pid for pid, k in kind.items() if k == "crossing")
+    north = graph.subgraph(pid for pid in graph if pid != crossing)
+    for part in nx.connected_components(north):
+        if not any(kind[pid] == "exit" for pid in part):
+            raise _CorridorProblem(
+                "corridor.links", f"places {sorted(part)} have no route to an exit that avoids "
+                f"the crossing (place {crossing}); routes north never pass back through it")
 
 
 # ---------------------------------------------------------------------- loading
@@ -452,15 +534,64 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 
 def _read_toml(path: Path) -> dict:
+    """Parse one scenario file; a file that is not TOML is a one-line ScenarioError."""
+    text = _read_text(path)
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ScenarioError(path, "", "file not found") from None
-    except IsADirectoryError:
-        raise ScenarioError(path, "", "is a folder, expected a .toml scenario file") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(path, "", f"TOML syntax error: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ScenarioError(path, "", "TOML nested too deeply to read") from None
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, if it is a readable regular UTF-8 file of reasonable size.
+
+    The path is checked with `os.stat` before it is opened, and opened without blocking,
+    so a FIFO, a device or a socket is refused instead of waiting forever for a writer.
+    """
+    try:
+        _check_regular(path, os.stat(path))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            _check_regular(path, os.fstat(fh.fileno()))  # in case it changed since the stat
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise ScenarioError(path, "", "file not found") from None
+    except PermissionError:
+        raise ScenarioError(path, "", "cannot be read: permission denied") from None
+    except OSError as exc:  # a symlink loop, a name too long, an I/O error
+        raise ScenarioError(path, "", f"cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ScenarioError(path, "", f"larger than {MAX_FILE_BYTES:,} bytes: not a scenario file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(path, "", f"not UTF-8 text (byte {exc.start} is "
+                            f"0x{data[exc.start]:02x}); save the file as UTF-8") from None
+
+
+def _check_regular(path: Path, info: os.stat_result) -> None:
+    """Refuse a folder, FIFO, device or socket: only a regular file is a scenario."""
+    if stat.S_ISDIR(info.st_mode):
+        raise ScenarioError(path, "", "is a folder, expected a .toml scenario file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ScenarioError(path, "", "is not a regular file (a FIFO, device or socket?); "
+                            "expected a .toml scenario file")
+
+
+def _resolved(path: Path | str, referrer: Path | None = None) -> Path:
+    """The absolute path with symlinks followed; a loop or a null byte is a ScenarioError.
+
+    `referrer` is the file whose `extends` names `path`, so the error points at it.
+    """
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: a symlink loop
+        reason = "contains a null byte" if "\0" in str(path) else f"cannot be resolved: {exc}"
+        if referrer is None:
+            raise ScenarioError(path, "", f"the path {reason}") from None
+        raise ScenarioError(referrer, "extends", f"{str(path)!r}: the path {reason}") from None
 
 
 def _scenario_root(path: Path) -> Path:
@@ -473,11 +604,14 @@ def _scenario_root(path: Path) -> Path:
 
 def load_raw(path: Path | str, _chain: tuple[Path, ...] = (), _root: Path | None = None) -> dict:
     """Read a scenario file and everything it extends, merged, before validation."""
-    path = Path(path).resolve()
+    path = _resolved(path)
     root = _root or _scenario_root(path)
     if path in _chain:
         cycle = " -> ".join(p.name for p in (*_chain, path))
         raise ScenarioError(_chain[-1], "extends", f"extends cycle: {cycle}")
+    if len(_chain) >= MAX_EXTENDS_DEPTH:
+        raise ScenarioError(_chain[0], "extends", f"the extends chain passes through more than "
+                            f"{MAX_EXTENDS_DEPTH} files (at {path.name})")
     data = _read_toml(path)
     parent = data.pop("extends", None)
     if parent is None:
@@ -485,7 +619,7 @@ def load_raw(path: Path | str, _chain: tuple[Path, ...] = (), _root: Path | None
         return data
     if not isinstance(parent, str):
         raise ScenarioError(path, "extends", "must be a file name (a string), e.g. 'baseline_2018.toml'")
-    parent_path = (path.parent / parent).resolve()
+    parent_path = _resolved(path.parent / parent, referrer=path)
     if not parent_path.is_relative_to(root):
         raise ScenarioError(
             path, "extends", f"'{parent}' is outside the scenarios folder {root}; only files "
@@ -514,55 +648,13 @@ def validate_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
     except _CorridorProblem as exc:
         raise ScenarioError(path, exc.key, str(exc)) from None
     except ValidationError as exc:
-        raise _first_error(exc, raw, path) from None
+        raise _first_error(exc, path) from None
 
 
-def _first_error(exc: ValidationError, raw: dict, path: Path | str) -> ScenarioError:
-    err = exc.errors(include_url=False)[0]
-    loc = err["loc"]
-    ctx_problem = (err.get("ctx") or {}).get("error")
-    if isinstance(ctx_problem, _CorridorProblem):
-        return ScenarioError(path, ctx_problem.key, str(ctx_problem))
-    key = _key_path(loc)
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1], raw)
-        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
-        return ScenarioError(
-            path, key, f"unknown key{did_you_mean} (allowed here: {', '.join(allowed)})"
-        )
-    if kind == "missing":
-        return ScenarioError(path, key, "required key is missing")
-    message = err["msg"].removeprefix("Value error, ")
-    if "input" in err and kind not in ("model_type",):
-        message += f" (got {err['input']!r})"
-    return ScenarioError(path, key, message)
-
-
-def _key_path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _allowed_keys(loc: tuple, raw: dict) -> list[str]:
-    """Field names of the pydantic model found by walking `loc` from `Scenario`."""
-    cls: Any = Scenario
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = cls.model_fields.get(part)
-        if field is None:
-            return []
-        cls = field.annotation
-        args = getattr(cls, "__args__", None)
-        if args:  # list[Place] and the like
-            cls = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), cls)
-        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
-            return []
-    return list(cls.model_fields)
+def _first_error(exc: ValidationError, path: Path | str) -> ScenarioError:
+    """The first problem pydantic found, as one line naming the key (shaped in
+    `model.validation`, which the sweep file loader shares)."""
+    return ScenarioError(path, *first_problem(exc, Scenario))
 
 
 def with_changes(scenario: Scenario, changes: Mapping[str, Any],
@@ -595,10 +687,8 @@ def _set_dotted(raw: dict, dotted: str, value: Any, source: str) -> None:
             key = part
         else:
             allowed = list(node) if isinstance(node, dict) else []
-            hint = difflib.get_close_matches(part, allowed, n=1)
-            did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
-            raise ScenarioError(source, dotted, f"unknown key{did_you_mean} (allowed here: "
-                                f"{', '.join(allowed) or 'nothing: not a table'})")
+            raise ScenarioError(source, dotted, f"unknown key{did_you_mean(part, allowed)} "
+                                f"(allowed here: {', '.join(allowed) or 'nothing: not a table'})")
         if is_last:
             node[key] = value
         else:

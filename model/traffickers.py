@@ -104,7 +104,8 @@ class TraffickerMarket:
     def adapt(self) -> None:
         """The month's exits, relocations and entry; then a new month starts."""
         rng = self.model.streams["recruitment"]
-        attraction = np.array([self.attraction(p) for p in self.ground])
+        log_attraction = np.array([self.log_attraction(p) for p in self.ground])
+        attraction = np.exp(log_attraction - log_attraction.max())  # no underflow to all zeros
         attraction = attraction / attraction.sum()
         for trafficker in self.model.traffickers.to_list():
             if rng.random() < self.spec.exit_per_month:
@@ -120,11 +121,15 @@ class TraffickerMarket:
             self.enter_by_market(rng)
         self.model.ledger.close_month()
 
-    def attraction(self, place) -> float:
-        """More recruits draw traffickers; identifications, arrests and checks repel them."""
+    def log_attraction(self, place) -> float:
+        """More recruits draw traffickers; identifications, arrests and checks repel them.
+
+        The attraction is (1 + recruits) x exp(-enforcement_aversion x pressure); its log is
+        returned, because with strong aversion the attraction of every place can underflow
+        to 0, and then no place could be chosen."""
         log = self.model.ledger.month[place.id]
-        return (1 + log["recruited"]) * math.exp(-self.spec.enforcement_aversion
-                                                * self.pressure(place))
+        return (math.log1p(log["recruited"])
+                - self.spec.enforcement_aversion * self.pressure(place))
 
     def pressure(self, place) -> float:
         """Last month's risk at a place: identifications and arrests per recruitment, and

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from model.ledger import OUTCOME_BY_NAME, OUTCOMES, SERIES, label
@@ -44,7 +46,7 @@ def test_a_journey_is_one_persons_events_in_order(baseline):
     journey = model.ledger.journey(first)
     assert journey[0]["from_state"] is None and journey[0]["cause"] == "arrived at the crossing"
     assert [e["day"] for e in journey] == sorted(e["day"] for e in journey)
-    for before, after in zip(journey, journey[1:], strict=False):
+    for before, after in pairwise(journey):
         if after["from_state"] != after["to_state"]:  # a change of state, not a note
             assert after["from_state"] == before["to_state"]
     assert all(e["to_state"] not in FINAL_STATES for e in journey[:-1])

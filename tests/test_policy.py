@@ -167,7 +167,7 @@ def test_disclosure_weights_apply_where_they_should():
     d = Disclosure(base=0.5, weight_irregular=-0.5, weight_security=-0.5,
                    weight_detention_context=-1.0, weight_safe_interview=1.0,
                    weight_visa_promise=0.5, weight_support_staff=1.0)
-    logistic = lambda z: 1 / (1 + math.exp(-z))  # noqa: E731
+    logistic = lambda z: 1 / (1 + math.exp(-z))
     assert d.chance(_Person(status=Status.REFUGEE), "checkpoint") == pytest.approx(0.5)
     assert d.chance(_Person(), "checkpoint") == pytest.approx(logistic(-0.5))
     assert d.chance(_Person(), "raid") == pytest.approx(logistic(-1.5))

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import math
 import shutil
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import tomli_w
 from scipy import stats
 
+from analysis import sweep as sweep_module
 from analysis.batch import EngineSpec
 from analysis.store import Store
-from analysis.sweep import SweepRequest, analyse, load_sweep, run_sweep
+from analysis.sweep import SweepRequest, run_sweep, sample_design
+from analysis.sweep_file import load_sweep
+from analysis.sweep_indices import analyse
 from analysis.testfunctions import (
     ISHIGAMI_S1,
     ISHIGAMI_S2_13,
@@ -26,6 +31,7 @@ from analysis.testfunctions import (
     LINEAR_COEFFICIENTS,
     ishigami,
 )
+from corridor.cli import main
 from tests.conftest import BASELINE, ROOT, run_cli
 
 ENTROPY = 20240601
@@ -38,7 +44,7 @@ method = "sobol"
 n = {ISHIGAMI_N}
 second_order = true
 replications = 1
-outputs = ["y"]
+outcomes = ["y"]
 target = "analysis.testfunctions:ishigami"
 
 [parameters]
@@ -54,7 +60,7 @@ method = "morris"
 n = 10
 levels = 4
 replications = 2
-outputs = ["y", "y_abs"]
+outcomes = ["y", "y_abs"]
 target = "analysis.testfunctions:linear"
 
 [parameters]
@@ -100,7 +106,7 @@ def linear_file(tmp_path_factory) -> Path:
 def test_ishigami_sobol_indices_match_the_exact_values(ishigami_store):
     table = indices_of(ishigami_store).set_index("parameter")
     assert list(pd.read_csv(ishigami_store.path / "indices.csv").columns) == [
-        "method", "output", "parameter", "S1", "S1_conf", "ST", "ST_conf"]
+        "method", "outcome", "parameter", "S1", "S1_conf", "ST", "ST_conf"]
     for name in ("x1", "x2", "x3"):
         row = table.loc[name]
         # Tolerance from the bootstrap CI (twice the 95% half-width, never below 0.02).
@@ -113,8 +119,8 @@ def test_ishigami_sobol_indices_match_the_exact_values(ishigami_store):
         assert abs(s2.loc[pair, "S2"]) <= 2 * s2.loc[pair, "S2_conf"]
 
 
-def test_ishigami_agrees_with_scipy_on_the_stored_outputs(ishigami_store):
-    """SciPy's estimator on the same stored outputs: an independent implementation."""
+def test_ishigami_agrees_with_scipy_on_the_stored_outcomes(ishigami_store):
+    """SciPy's estimator on the same stored outcomes: an independent implementation."""
     manifest = ishigami_store.manifest().sort_values("design_index")
     y = manifest.merge(ishigami_store.summaries()[["run_id", "y"]], on="run_id")["y"].to_numpy()
     d, block = 3, 2 * 3 + 2  # Saltelli rows per base sample with second order: A, AB_i, BA_i, B
@@ -124,7 +130,7 @@ def test_ishigami_agrees_with_scipy_on_the_stored_outputs(ishigami_store):
     table = indices_of(ishigami_store).set_index("parameter")
     np.testing.assert_allclose(np.ravel(result.first_order), table["S1"].to_numpy(), atol=0.03)
     np.testing.assert_allclose(np.ravel(result.total_order), table["ST"].to_numpy(), atol=0.03)
-    # and the design really is Ishigami: the stored outputs are f(stored inputs)
+    # and the design really is Ishigami: the stored outcomes are f(stored inputs)
     row = manifest.iloc[5]
     assert y[5] == pytest.approx(ishigami(row.x1, row.x2, row.x3)["y"])
 
@@ -159,13 +165,13 @@ def test_completion_order_does_not_change_the_indices(ishigami_store, monkeypatc
 def test_linear_morris_mu_star_is_exact_and_dask_matches_serial(linear_file, tmp_path):
     serial = sweep(linear_file, tmp_path / "serial")
     table = analyse(serial, figures=False).indices
-    y = table[table["output"] == "y"].set_index("parameter")
+    y = table[table["outcome"] == "y"].set_index("parameter")
     for name, coefficient in LINEAR_COEFFICIENTS.items():
         exact = abs(coefficient) * LINEAR_RANGES[name]
         assert y.loc[name, "mu_star"] == pytest.approx(exact, abs=1e-9)
         assert y.loc[name, "mu"] == pytest.approx(coefficient * LINEAR_RANGES[name], abs=1e-9)
         assert y.loc[name, "sigma"] == pytest.approx(0, abs=1e-9)
-    assert list(table.columns) == ["method", "output", "parameter", "mu", "mu_star",
+    assert list(table.columns) == ["method", "outcome", "parameter", "mu", "mu_star",
                                    "mu_star_conf", "sigma"]
     assert (serial.path / "figures" / "morris_y.png").exists() is False  # figures=False
     # two Dask workers finish runs in another order; the indices are the same
@@ -212,7 +218,7 @@ n = 2
 levels = 4
 replications = 1
 days = 10
-outputs = ["bypass_share", "mean_wait_days_hub", "identification_rate"]
+outcomes = ["bypass_share", "mean_wait_days_hub", "identification_rate"]
 base = "../tiny.toml"
 
 [parameters]
@@ -255,7 +261,22 @@ def _bad(tmp_path: Path, sweep_table: str, parameters: str) -> Path:
     return path
 
 
-GOOD_SWEEP = 'method = "morris"\nn = 4\noutputs = ["incidence_per_1000"]\nbase = "../baseline_2018.toml"'
+def _main(capsys, *args: str) -> tuple[int, str, str]:
+    """`corridor ...` in this process: exit status, stdout, stderr."""
+    status = main(list(args))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def _one_line_error(status: int, err: str) -> str:
+    assert status == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+GOOD_SWEEP = 'method = "morris"\nn = 4\noutcomes = ["incidence_per_1000"]\nbase = "../baseline_2018.toml"'
 GOOD_PARAM = '"traffickers.offer_success" = { low = 0.001, high = 0.004 }'
 
 
@@ -267,7 +288,7 @@ GOOD_PARAM = '"traffickers.offer_success" = { low = 0.001, high = 0.004 }'
     (GOOD_SWEEP.replace('"morris"', '"sobol"').replace("n = 4", "n = 100"), GOOD_PARAM,
      "needs a power of two, got 100"),
     (GOOD_SWEEP.replace("incidence_per_1000", "incidence"), GOOD_PARAM,
-     "unknown output 'incidence'"),
+     "unknown outcome 'incidence'"),
     (GOOD_SWEEP.replace("baseline_2018", "nowhere"), GOOD_PARAM, "'../nowhere.toml' not found"),
     (GOOD_SWEEP, '"traffickers.pool_size" = { low = 5, high = 20 }', "float parameters only"),
 ])
@@ -279,3 +300,142 @@ def test_bad_sweep_files_give_one_line_and_exit_2(tmp_path, sweep_table, paramet
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()  # nothing ran
+
+
+@pytest.mark.parametrize("sweep_table, parameters, expected", [
+    (GOOD_SWEEP, '"traffickers.offer_success" = { lo = 0.001, high = 0.004 }',
+     (""": parameters."traffickers.offer_success".lo: unknown key; did you mean 'low'? """
+      "(allowed here: low, high, dist, peak)")),
+    (GOOD_SWEEP + '\noutputs = ["bypass_share"]', GOOD_PARAM,
+     ": sweep.outputs: give outcomes only (outputs is its old name"),
+    (GOOD_SWEEP.replace("outcomes", "outcome"), GOOD_PARAM,
+     ": sweep.outcome: unknown key; did you mean 'outcomes'?"),
+])
+def test_schema_mistakes_name_the_key_in_process(tmp_path, capsys, sweep_table, parameters,
+                                                  expected):
+    """The pydantic schema's errors, shaped like the scenario loader's: one line, the key."""
+    path = _bad(tmp_path, sweep_table, parameters)
+    status, _, err = _main(capsys, "sweep", str(path), "--workers", "0",
+                           "--out", str(tmp_path / "out"))
+    line = _one_line_error(status, err)
+    assert line.startswith(f"error: {path}: ") and expected in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_outputs_is_still_read_as_outcomes(tmp_path):
+    path = _bad(tmp_path, GOOD_SWEEP.replace("outcomes", "outputs"), GOOD_PARAM)
+    spec, _ = load_sweep(path)
+    assert spec.outcomes == ["incidence_per_1000"]
+    assert spec.record()["outcomes"] == ["incidence_per_1000"] and "outputs" not in spec.record()
+
+
+def test_a_record_that_says_outputs_resumes_and_analyses(linear_file, tmp_path):
+    """Stores written before the rename keep `outputs` in batch.toml: --resume sees no change
+    and the analysis reads them."""
+    store = sweep(linear_file, tmp_path / "old")
+    before = analyse(store, figures=False).indices
+    record = tomllib.loads((store.path / "batch.toml").read_text())
+    record["sweep"]["outputs"] = record["sweep"].pop("outcomes")
+    (store.path / "batch.toml").write_text(tomli_w.dumps(record))
+    report = run_sweep(SweepRequest(file=linear_file, out=store.path, resume=True,
+                                    engine=EngineSpec(workers=0)), progress=False)
+    assert (report.planned, report.ran) == (100, 0)
+    pd.testing.assert_frame_equal(analyse(store, figures=False).indices, before)
+
+
+@pytest.mark.parametrize("method, second_order", [("morris", False), ("sobol", False),
+                                                   ("sobol", True)])
+def test_design_size_arithmetic_matches_salib(tmp_path, method, second_order):
+    """The size the cap is checked against is the size SALib samples."""
+    path = tmp_path / "size.toml"
+    path.write_text(LINEAR_FILE.replace('method = "morris"', f'method = "{method}"')
+                    .replace("n = 10", f"n = 8\nsecond_order = {str(second_order).lower()}"))
+    spec, _ = load_sweep(path)
+    assert spec.second_order is second_order
+    assert sample_design(spec, ENTROPY).shape == (spec.design_points, 4)
+
+
+# ------------------------------------------------------------------ untrusted input
+
+
+@pytest.mark.parametrize("method, n, replications", [
+    ("sobol", 2 ** 40, 1),             # a power of two: only the size can stop it
+    ("morris", 1_000_000_000, 1),
+    ("morris", 100_000, 10),           # 500,000 points x 10 replications
+])
+def test_a_huge_design_is_refused_before_it_is_sampled(tmp_path, capsys, monkeypatch, method,
+                                                       n, replications):
+    def never(*args, **kwargs):
+        raise AssertionError("the design was sampled")
+
+    monkeypatch.setattr(sweep_module, "sample_design", never)
+    path = tmp_path / "huge.toml"
+    path.write_text(LINEAR_FILE.replace('method = "morris"', f'method = "{method}"')
+                    .replace("n = 10", f"n = {n}")
+                    .replace("replications = 2", f"replications = {replications}"))
+    status, _, err = _main(capsys, "sweep", str(path), "--workers", "0", "--quiet",
+                           "--out", str(tmp_path / "out"))
+    line = _one_line_error(status, err)
+    rows = n * (4 + 1 if method == "morris" else 4 + 2)
+    assert f"sweep.n: {n:,} x " in line and f"= {rows * replications:,} runs" in line
+    assert "at most 1,000,000 runs" in line
+    assert not (tmp_path / "out").exists()
+
+
+CLIFF_FILE = """
+[sweep]
+method = "{method}"
+n = {n}
+replications = 2
+outcomes = {outcomes}
+target = "analysis.testfunctions:cliff"
+
+[parameters]
+x1 = {{ low = 0, high = 1 }}
+x2 = {{ low = 0, high = 1 }}
+"""
+
+
+def _cliff_sweep(tmp_path, capsys, method: str, outcomes: list[str]):
+    path = tmp_path / "cliff.toml"
+    path.write_text(CLIFF_FILE.format(method=method, n=8 if method == "morris" else 16,
+                                      outcomes=str(outcomes).replace("'", '"')))
+    out = tmp_path / "out"
+    status, stdout, err = _main(capsys, "sweep", str(path), "--workers", "0", "--quiet",
+                                "--out", str(out), "--seed-entropy", "11")
+    manifest = Store(out).manifest()
+    below = manifest.loc[manifest["x1"] < 0.1, "design_index"].nunique()
+    return status, stdout, err, below, manifest["design_index"].nunique()
+
+
+@pytest.mark.parametrize("method", ["morris", "sobol"])
+@pytest.mark.parametrize("outcome", ["y", "y_nan", "y_none", "y_text"])
+def test_an_outcome_not_finite_everywhere_is_refused(tmp_path, capsys, method, outcome):
+    """inf, NaN, None and a string at some design points: never indices of 0 or NaN, one line
+    that says at how many points (counted here from the design itself)."""
+    status, _, err, below, points = _cliff_sweep(tmp_path, capsys, method, [outcome])
+    assert below > 0, "the design never reaches the cliff: nothing to refuse"
+    line = _one_line_error(status, err)
+    assert f"{outcome}: not a finite number at {below} of {points} design points" in line
+    assert "needs every design point" in line
+    assert not (tmp_path / "out" / "indices.csv").exists()
+
+
+def test_a_finite_outcome_is_still_analysed_beside_one_that_is_not(tmp_path, capsys):
+    status, stdout, err, below, points = _cliff_sweep(tmp_path, capsys, "morris", ["y", "z"])
+    assert status == 0, err
+    table = pd.read_csv(tmp_path / "out" / "indices.csv")
+    assert set(table["outcome"]) == {"z"} and table["mu_star"].notna().all()
+    note = f"note: y: not a finite number at {below} of {points} design points"
+    assert note in stdout and note in (tmp_path / "out" / "summary.txt").read_text()
+
+
+def test_help_and_readme_say_a_target_is_code(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["sweep", "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert 'target = "package.module:function" is code, not data' in text
+    assert "run only sweep files you trust" in text
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "a sweep file with a `target` is a program" in readme

@@ -1,0 +1,197 @@
+"""Patterns files are the user's: their expressions are checked against a whitelist and never
+run as code, and a bad file is one line on stderr with exit status 2."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.expressions import ExpressionError, parse_expression
+from analysis.patterns import PatternError, evaluate, load_patterns, per_run_values
+from analysis.store import open_store
+from corridor.cli import main
+from tests.conftest import BASELINE
+
+SMALL = 'extends = "baseline_2018.toml"\ndays = 60\n\n[arrivals]\ndaily_rate = 40\n'
+
+#: Per-run values of the shipped patterns on the batch below (scenarios small and
+#: security_first, 3 reps, seed entropy 2020), computed with the pandas-eval evaluator that the
+#: whitelist evaluator replaced. None: undefined in that run (0 / 0).
+BEFORE = {
+    ("female_majority_identified", "small"): [0.0, None, 1.0],
+    ("female_majority_identified", "security_first"): [None, 0.6666666666666666, None],
+    ("few_identified_per_flow", "small"): [0.8333333333333334, 0.0, 0.8257638315441783],
+    ("few_identified_per_flow", "security_first"): [0.0, 1.2381345439537763, 0.0],
+    ("most_victims_unidentified", "small"): [0.010638297872340425, 0.0, 0.011235955056179775],
+    ("most_victims_unidentified", "security_first"): [0.0, 0.015957446808510637, 0.0],
+    ("sexual_exploitation_most_detected", "small"): [0.0, None, 1.0],
+    ("sexual_exploitation_most_detected", "security_first"): [None, 0.6666666666666666, None],
+    ("waiting_concentrates_at_hub", "small"): [0.14180192736172764, 0.15093382091919622,
+                                               0.14678626258568653],
+    ("waiting_concentrates_at_hub", "security_first"): [0.11270906522831028,
+                                                        0.12476349631011498,
+                                                        0.11902252764633556],
+    ("tighter_checks_shift_to_bypasses", "small"): [0.5906148867313916, 0.5875883739198743,
+                                                    0.6159638554216867],
+    ("tighter_checks_shift_to_bypasses", "security_first"): [0.7161383285302594,
+                                                             0.7037914691943128,
+                                                             0.6920199501246883],
+}
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory) -> Path:
+    """A small baseline and a small security-first variant, 3 reps of 60 days (seconds)."""
+    root = tmp_path_factory.mktemp("patterns")
+    folder = root / "scenarios"
+    folder.mkdir()
+    shutil.copy(BASELINE, folder / BASELINE.name)
+    (folder / "small.toml").write_text(SMALL)
+    (folder / "security_first.toml").write_text(SMALL + "\n[border_tightening]\nenabled = true\n")
+    out = root / "runs" / "b"
+    status = main(["batch", str(folder / "small.toml"), str(folder / "security_first.toml"),
+                   "--reps", "3", "--workers", "0", "--quiet", "--seed-entropy", "2020",
+                   "--out", str(out)])
+    assert status == 0
+    return out
+
+
+def write_pattern(path: Path, expression: str, key: str = "expression",
+                  pattern_id: str = "probe") -> Path:
+    path.write_text(f'[[patterns]]\nid = "{pattern_id}"\nname = "probe"\nsource = "test"\n'
+                    f"{key} = '''{expression}'''\nat_least = 0\n")
+    return path
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+# ------------------------------------------------------------ the whitelist
+
+
+HOSTILE = [
+    "@pd.io.common.os.system('touch {canary}')",
+    "arrivals.to_pickle('{canary}')",
+    "@pd.read_pickle('{canary}')",
+    "__import__('os').system('touch {canary}')",
+    "().__class__",
+    "1e308**2",
+    "9**9**9",
+    "arrivals[0]",
+    "(lambda: 1)()",
+    "arrivals > 0",
+    "max(arrivals, key=abs)",
+    "'text'",
+    "open('{canary}', 'w')",
+    "arrivals if arrivals else 1",
+    "1e309",
+]
+
+
+@pytest.mark.parametrize("expression", HOSTILE)
+def test_hostile_expressions_are_refused_when_the_file_is_read(tmp_path, expression):
+    canary = tmp_path / "canary"
+    file = write_pattern(tmp_path / "p.toml", expression.format(canary=canary))
+    with pytest.raises(PatternError) as caught:
+        load_patterns(file)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{file}: pattern 'probe': expression: ")
+    assert "allowed: column names, numbers, + - * /" in message
+    assert not canary.exists()
+    with pytest.raises(ExpressionError):
+        parse_expression(expression.format(canary=canary))
+
+
+def test_the_allowed_arithmetic_is_computed_column_by_column():
+    frame = pd.DataFrame({"a": [1, 0, 4, 9], "b": pd.array([2, 0, None, 3], dtype="Int64")},
+                         index=[10, 11, 12, 13])
+    def check(text, expected):
+        got = parse_expression(text).evaluate(frame)
+        np.testing.assert_array_equal(got.to_numpy(), np.array(expected, dtype=float), text)
+
+    nan = math.nan
+    check("a / b", [0.5, nan, nan, 3.0])  # 0 / 0 and a null both give NaN
+    check("-(a - 1) * 2 + 3", [3.0, 5.0, -3.0, -13.0])
+    check("min(a, b, 2)", [1.0, 0.0, nan, 2.0])
+    check("max(a, 5)", [5.0, 5.0, 5.0, 9.0])
+    check("sqrt(a) + abs(-a)", [2.0, 0.0, 6.0, 12.0])
+    check("log(a) / 1", [0.0, -math.inf, math.log(4), math.log(9)])
+    check("2", [2.0] * 4)  # a constant still gives one value per row
+    assert parse_expression("a / b").evaluate(frame).index.tolist() == [10, 11, 12, 13]
+    with pytest.raises(ExpressionError, match=r"unknown name 'aa' \(did you mean 'a'\?\)"):
+        parse_expression("aa + 1").evaluate(frame)
+
+
+def test_a_division_by_zero_never_meets_a_bound(batch):
+    from analysis.patterns import Pattern
+
+    store = open_store(batch)
+    pattern = Pattern(id="zero", name="z", source="s", expression="arrivals / 0", at_least=0)
+    values = per_run_values(pattern, store.summaries(), store.series(), "small")
+    assert values.isna().all()  # inf is turned into "undefined", as before
+    row = evaluate([pattern], store.summaries(), store.series(), "small").iloc[0]
+    assert not row["reproduced"] and row["n"] == 0
+
+
+# ------------------------------------------------------------ the shipped patterns
+
+
+def test_shipped_patterns_give_the_same_values_as_before(batch):
+    store = open_store(batch)
+    summaries, series = store.summaries(), store.series()
+    patterns = {p.id: p for p in load_patterns()}
+    assert {pid for pid, _ in BEFORE} == set(patterns)
+    for (pattern_id, scenario), expected in BEFORE.items():
+        got = per_run_values(patterns[pattern_id], summaries, series, scenario)
+        assert got.index.tolist() == [0, 1, 2]
+        expected = np.array([math.nan if v is None else v for v in expected])
+        np.testing.assert_allclose(got.to_numpy(), expected, rtol=0, atol=1e-12,
+                                   err_msg=f"{pattern_id} / {scenario}")
+
+
+# ------------------------------------------------------------ through the command line
+
+
+def test_bad_patterns_files_get_one_line_and_status_2(batch, tmp_path, capsys):
+    canary = tmp_path / "canary"
+    hostile = write_pattern(tmp_path / "hostile.toml", f"@pd.io.common.os.system('touch {canary}')")
+    typo = write_pattern(tmp_path / "typo.toml", "victims_identifed / arrivals", pattern_id="typo")
+    daily = write_pattern(tmp_path / "daily.toml", "wating / present", key="series_expression")
+    (tmp_path / "latin1.toml").write_bytes('name = "Cacahoatán"\n'.encode("latin-1"))
+    (tmp_path / "syntax.toml").write_text("[[patterns]\nid = 'x'\n")
+    (tmp_path / "empty.toml").write_text("")
+    (tmp_path / "folder.toml").mkdir()
+    os.mkfifo(tmp_path / "fifo.toml")  # nobody writes to it: a plain open() would block
+    cases = {
+        hostile: "hostile.toml: pattern 'probe': expression: not a valid expression",
+        typo: "pattern 'typo': expression: unknown name 'victims_identifed' "
+              "(did you mean 'victims_identified'?)",
+        daily: "pattern 'probe': series_expression: unknown name 'wating' "
+               "(did you mean 'waiting'?)",
+        tmp_path / "latin1.toml": "latin1.toml: is not UTF-8 text",
+        tmp_path / "syntax.toml": "syntax.toml: TOML syntax error",
+        tmp_path / "empty.toml": "empty.toml: patterns: Field required",
+        tmp_path / "folder.toml": "folder.toml: is a folder, not a file",
+        tmp_path / "fifo.toml": "fifo.toml: is not a regular file",
+        tmp_path / "missing.toml": "missing.toml: file not found",
+    }
+    before = sorted(os.listdir(tmp_path))
+    for file, message in cases.items():
+        status = main(["patterns", str(batch), "--scenario", "small", "--file", str(file)])
+        line = one_error_line(capsys)
+        assert status == 2, (file, line)
+        assert message in line, line
+    assert sorted(os.listdir(tmp_path)) == before  # nothing written, no canary
