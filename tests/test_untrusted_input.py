@@ -35,7 +35,7 @@ import analysis.engines
 from analysis import plan
 from analysis.plots import corridor_map
 from corridor.cli import engine_spec, main
-from model.agents import logistic
+from model.maths import logistic
 from model.run import simulate
 from model.scenario import (
     MAX_DAYS,
