@@ -28,6 +28,14 @@ from classroom.words import LANGUAGES, Words, browser_language, words_in
 
 #: Set by `corridor classroom --lang`; otherwise each browser's own language is used.
 LANGUAGE_VARIABLE = "CORRIDOR_CLASSROOM_LANG"
+#: Charts shrink with their column (side by side on a projector), keeping their shape;
+#: card titles break between words, not inside them.
+CSS = """
+.chart svg { max-width: 100%; height: auto; }
+.v-card__title { word-break: normal; }
+.scoreboard td { padding: 1px 0; }
+.journey { list-style: none; padding-left: 0; }
+"""
 
 
 def first_language() -> str:
@@ -83,6 +91,7 @@ def VegaChart(wrapped: Spec, name: str = ""):
 @solara.component
 def Page():
     """The page Solara serves: the lesson with its controls in the app's sidebar."""
+    solara.Style(CSS)
     Lesson()
 
 
@@ -93,7 +102,8 @@ def Lesson(in_sidebar: bool = True):
     language = solara.use_reactive(first_language())
     words = words_in(language.value)
     session = solara.use_memo(Classroom, [])  # one model per browser session
-    choice = solara.use_reactive(session.choice)
+    choice = solara.use_reactive(session.choice)  # what the controls show
+    applied = solara.use_reactive(session.choice)  # what the corridors were built with
     frames = solara.use_reactive(solara.use_memo(session.frames, []))
     finished = solara.use_reactive(False)
     playing = solara.use_reactive(False)
@@ -113,6 +123,7 @@ def Lesson(in_sidebar: bool = True):
         playing.set(False)
         with session.lock:
             show(session.reset(choice.value))
+        applied.set(choice.value)
 
     def play(cancel: threading.Event) -> None:
         pause = settings()["preset"]["pause_seconds"]
@@ -131,10 +142,12 @@ def Lesson(in_sidebar: bool = True):
             solara.AppBarTitle(words("ui.title"))
             LanguageSwitch(language)
         with solara.Sidebar():
-            Controls(words, session, choice, playing, days_per_step, step, reset, finished.value)
+            Controls(words, choice, applied.value, playing, days_per_step, step, reset,
+                     finished.value)
     else:
         LanguageSwitch(language)
-        Controls(words, session, choice, playing, days_per_step, step, reset, finished.value)
+        Controls(words, choice, applied.value, playing, days_per_step, step, reset,
+                     finished.value)
     with solara.Column(style={"padding": "8px"}):
         Views(words, frames)
         Journey(words, session, frames)
@@ -169,10 +182,10 @@ def DayCounter(words: Words, frame: Frame):
 
 
 @solara.component
-def Controls(words: Words, session: Classroom, choice, playing, days_per_step, step, reset,
+def Controls(words: Words, choice, applied: Choice, playing, days_per_step, step, reset,
              finished: bool):
     """Step, Play/Pause, Reset; the scenario, the seed and the policy switches."""
-    pending = choice.value != session.choice
+    pending = choice.value != applied
     with solara.Card(subtitle=words("ui.subtitle")):
         with solara.Row():
             solara.Button(words("ui.step"), on_click=step, color="primary",
@@ -226,13 +239,16 @@ def InterventionControl(words: Words, intervention: str, choice):
     def set_switch(key: str, value) -> None:
         choice.set(replace_choice(choice.value, switches={**switches, key: value}))
 
-    solara.Switch(label=words.get("interventions", intervention), value=switches[intervention],
-                  on_value=lambda on: set_switch(intervention, on),
+    on = switches[intervention]
+    solara.Switch(label=words.get("interventions", intervention), value=on,
+                  on_value=lambda value: set_switch(intervention, value),
                   classes=[f"switch-{intervention}"])
+    value = switches[parameter]
+    solara.Text(f"{words.get('parameters', parameter)}: {value:g}",
+                style={"font-size": "0.8em", "opacity": 1 if on else 0.5})
     slider = solara.SliderInt if isinstance(control["step"], int) else solara.SliderFloat
-    slider(words.get("parameters", parameter), value=switches[parameter], min=control["min"],
-           max=control["max"], step=control["step"], on_value=lambda v: set_switch(parameter, v),
-           disabled=not switches[intervention])
+    slider("", value=value, min=control["min"], max=control["max"], step=control["step"],
+           on_value=lambda new: set_switch(parameter, new), disabled=not on, thumb_label=False)
 
 
 @solara.component

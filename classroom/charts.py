@@ -73,7 +73,7 @@ def map_template(language: str) -> dict:
     dots = alt.Chart(alt.NamedData(name="people")).mark_circle(size=9, opacity=0.9).encode(
         x=x, y=y, color=alt.Color(
             "state:N", legend=alt.Legend(title=words("ui.state"), orient="bottom", columns=4,
-                                         symbolSize=60),
+                                         symbolSize=60, labelLimit=220),
             scale=alt.Scale(domain=[words.state(s.value) for s in MAP_STATES],
                             range=[colours[s.value] for s in MAP_STATES])))
     layers = [roads, circles, dots]

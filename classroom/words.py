@@ -91,16 +91,24 @@ class Words:
         of exploitation in them ("papers checked at Huixtla"); each is matched against the
         templates of the [causes] table. An unknown cause is shown as the model wrote it.
         """
-        for template, pattern in _cause_patterns(DEFAULT_LANGUAGE):
-            found = pattern.fullmatch(cause)
-            if found:
-                values = found.groupdict()
-                if "by" in values:
-                    values["by"] = self.get("institutions", values["by"])
-                if "form" in values:
-                    values["form"] = self.get("forms", values["form"])
-                return self.get("causes", template).format(**values)
-        return cause
+        matched = template_for(cause)
+        if matched is None:
+            return cause
+        template, values = matched
+        if "by" in values:
+            values["by"] = self.get("institutions", values["by"])
+        if "form" in values:
+            values["form"] = self.get("forms", values["form"])
+        return self.get("causes", template).format(**values)
+
+
+def template_for(cause: str) -> tuple[str, dict] | None:
+    """The [causes] template that covers a cause, and the values it holds, or None."""
+    for template, pattern in _cause_patterns(DEFAULT_LANGUAGE):
+        found = pattern.fullmatch(cause)
+        if found:
+            return template, found.groupdict()
+    return None
 
 
 @cache
