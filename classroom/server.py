@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from classroom.assets import cache_dir, ensure_assets, missing
@@ -19,6 +23,7 @@ from classroom.words import LANGUAGES
 from model.errors import UserError
 
 APP = Path(__file__).resolve().with_name("app.py")
+ROOT = APP.parents[1]
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8765
 #: A closed tab's session is dropped after this long (Solara's default keeps it 24 h).
 CULL_TIMEOUT = "5m"
@@ -32,7 +37,8 @@ def parse_port(text: str | int) -> int:
     try:
         port = int(text)
     except (TypeError, ValueError):
-        raise ClassroomError(f"--port must be a whole number from 1 to 65535, got {text!r}") from None
+        raise ClassroomError(
+            f"--port must be a whole number from 1 to 65535, got {text!r}") from None
     if not 1 <= port <= 65535:
         raise ClassroomError(f"--port must be a whole number from 1 to 65535, got {port}")
     return port
@@ -116,3 +122,53 @@ def fetch_missing_assets(cache: Path) -> None:
         print(f"warning: Solara's browser files are not in {cache} and could not be fetched "
               f"({exc}); the page needs access to cdn.jsdelivr.net instead. "
               f"'make assets' fetches them.", file=sys.stderr)
+
+
+# ------------------------------------------------ a server for tests and benchmarks
+
+
+def start_in_background(port: int, log: Path, language: str | None = None) -> subprocess.Popen:
+    """`corridor classroom` on 127.0.0.1:`port` in its own process group, output to `log`.
+
+    Its own process group lets `stop` end the server and every child it started, and
+    nothing else.
+    """
+    command = [sys.executable, "-m", "corridor.cli", "classroom", "--port", str(port)]
+    if language:
+        command += ["--lang", language]
+    with open(log, "wb") as out:
+        return subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> float:
+    """Seconds until the page answers; RuntimeError if the server exits or never answers."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"the classroom server exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return time.monotonic() - start
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"the classroom server did not answer within {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server started by `start_in_background`, and its children."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

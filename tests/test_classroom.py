@@ -238,21 +238,15 @@ def test_the_server_binds_loopback_unless_told_and_warns_when_told(monkeypatch, 
     started = []
     monkeypatch.setattr(server.os, "execve", lambda exe, cmd, env: started.append((cmd, env)))
     monkeypatch.setattr(server, "fetch_missing_assets", lambda cache: None)
-    server.serve(port=free_port(), language="id")
+    server.serve(port=server.free_port(), language="id")
     command, env = started[-1]
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert env["CORRIDOR_CLASSROOM_LANG"] == "id"
     assert env["SOLARA_ASSETS_PROXY_CACHE_DIR"]
     assert "warning" not in capsys.readouterr().err
-    server.serve(host="0.0.0.0", port=free_port())
+    server.serve(host="0.0.0.0", port=server.free_port())
     assert "warning: listening on 0.0.0.0" in capsys.readouterr().err
     assert "CORRIDOR_CLASSROOM_LANG" not in started[-1][1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --------------------------------------------------------- the page, headless

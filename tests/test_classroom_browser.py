@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from classroom import server
 from classroom.assets import cache_dir, missing
-from tests.conftest import CORRIDOR_BIN, ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: Chromium as root in a container: no sandbox, no GPU, nothing fetched in the background.
@@ -59,55 +54,21 @@ def classroom_url(browser, tmp_path_factory):
     The server runs in its own process group, so stopping it stops its children too; its log
     is checked at the end for browser files it could not serve and for tracebacks.
     """
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("classroom") / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([str(CORRIDOR_BIN), "classroom", "--port", str(port)],
-                                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+    log = tmp_path_factory.mktemp("classroom") / "server.log"
+    port = server.free_port()
+    process = server.start_in_background(port, log)
     url = f"http://127.0.0.1:{port}/"
     try:
-        wait_until_serving(url, process, log_path)
+        try:
+            server.wait_until_serving(url, process, SERVER_START_SECONDS)
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}:\n{log.read_text(errors='replace')[-3000:]}")
         yield url
     finally:
-        stop(process)
-    text = log_path.read_text(errors="replace")
+        server.stop(process)
+    text = log.read_text(errors="replace")
     assert "Could not load URL" not in text, text[-3000:]
     assert "Traceback" not in text, text[-3000:]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_serving(url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the classroom server exited ({process.returncode}):\n"
-                        f"{log_path.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    stop(process)
-    pytest.fail(f"the classroom server did not answer within {SERVER_START_SECONDS} s:\n"
-                f"{log_path.read_text(errors='replace')[-3000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop the server and everything it started (its own process group)."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 @pytest.fixture()
