@@ -132,6 +132,8 @@ def Lesson(in_sidebar: bool = True):
                 playing.set(False)
                 return
             with session.lock:
+                if not playing.value:  # paused or reset while this thread waited
+                    return
                 show(session.step(days_per_step.value))
             time.sleep(pause)
 

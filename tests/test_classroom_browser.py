@@ -163,6 +163,17 @@ def test_the_language_switch_changes_the_labels(page):
     expect(page.locator(".corridor-map svg")).to_contain_text("en camino")
 
 
+def test_the_browsers_language_is_the_pages_first_language(browser, classroom_url):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="es-MX")
+    spanish = context.new_page()
+    spanish.goto(classroom_url)
+    expect(spanish.locator(".day-counter")).to_have_text("Día 0", timeout=WAIT_MS)
+    expect(spanish.get_by_role("button", name="Reiniciar", exact=True)).to_be_visible()
+    context.close()
+
+
 @pytest.mark.slow  # about 10 s: two corridors for 90 days
 def test_side_by_side_shows_two_different_outcomes_and_is_saved(page, tmp_path):
     page.locator("label", has_text=re.compile("^Side by side$")).click()
