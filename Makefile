@@ -49,7 +49,7 @@ test: setup browser
 # npm registry into ASSETS (these machines cannot reach Solara's CDN; with internet access it
 # does no harm), then the page is served on 127.0.0.1:8765 (CLASSROOM_ARGS="--port 9000").
 ASSETS := .cache/solara-cdn
-export SOLARA_ASSETS_PROXY_CACHE_DIR := $(CURDIR)/$(ASSETS)
+export SOLARA_ASSETS_PROXY_CACHE_DIR ?= $(CURDIR)/$(ASSETS)
 CLASSROOM_ARGS ?=
 
 classroom: setup assets

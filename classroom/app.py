@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import replace
 
 import solara
 import solara.lab
@@ -25,6 +27,7 @@ from classroom.charts import corridor_map, enforcement_chart, funnel_chart, gap_
 from classroom.frames import Frame
 from classroom.session import Choice, Classroom, controls, settings, shipped_scenario
 from classroom.words import LANGUAGES, Words, browser_language, words_in
+from model.ledger import OUTCOME_BY_NAME
 
 #: Set by `corridor classroom --lang`; otherwise each browser's own language is used.
 LANGUAGE_VARIABLE = "CORRIDOR_CLASSROOM_LANG"
@@ -48,7 +51,7 @@ def first_language() -> str:
     return browser_language(accept[0])
 
 
-def page_is_open() -> callable:
+def page_is_open() -> Callable[[], bool]:
     """A test of whether this session's browser tab is still connected.
 
     Play stops when it fails: a closed tab must not keep a thread stepping a model that
@@ -219,8 +222,6 @@ def Controls(words: Words, choice, applied: Choice, playing, days_per_step, step
 
 
 def replace_choice(choice: Choice, **changes) -> Choice:
-    from dataclasses import replace
-
     return replace(choice, **changes)
 
 
@@ -287,8 +288,6 @@ def InterventionsOn(words: Words, frame: Frame):
 def Scoreboard(words: Words, frames: list[Frame]):
     """The headline outcomes so far, labelled from the outcome catalogue; one column per
     corridor, so side by side the difference is read across a row."""
-    from model.ledger import OUTCOME_BY_NAME
-
     with solara.Card(words("ui.scoreboard")):
         header = [rv.Html(tag="th", children=[""])]
         if len(frames) > 1:
