@@ -247,7 +247,8 @@ def InterventionControl(words: Words, intervention: str, choice):
                   on_value=lambda value: set_switch(intervention, value),
                   classes=[f"switch-{intervention}"])
     value = switches[parameter]
-    solara.Text(f"{words.get('parameters', parameter)}: {value:g}",
+    shown = f"{value:g}" if words.language == "en" else f"{value:g}".replace(".", ",")
+    solara.Text(f"{words.get('parameters', parameter)}: {shown}",
                 style={"font-size": "0.8em", "opacity": 1 if on else 0.5})
     slider = solara.SliderInt if isinstance(control["step"], int) else solara.SliderFloat
     slider("", value=value, min=control["min"], max=control["max"], step=control["step"],

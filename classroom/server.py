@@ -82,6 +82,10 @@ def server_environment(language: str | None, base: dict | None = None) -> dict:
     env.setdefault("SOLARA_ASSETS_PROXY_CACHE_DIR", str(cache_dir()))
     env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"
     env.setdefault("SOLARA_KERNEL_CULL_TIMEOUT", CULL_TIMEOUT)
+    # Solara warns at length on every plain-http page load that it cannot set a cross-site
+    # cookie; a classroom page is not embedded in other sites, so the warning is only noise.
+    quiet = "ignore:Cookies with samesite=none require https:UserWarning"
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"), quiet]))
     env.pop(LANGUAGE_VARIABLE, None)
     if language:
         env[LANGUAGE_VARIABLE] = language
