@@ -18,7 +18,7 @@ done; exit 1
 endef
 export FIND_PYTHON
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench clean classroom assets browser bench-classroom screenshot
 
 setup: $(STAMP)
 
@@ -42,14 +42,50 @@ run: setup
 	$(BIN)/corridor report $$out && \
 	$(BIN)/corridor compare $$out --outcomes $(HEADLINE)
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
+
+# The classroom page (corridor classroom): Solara's browser files are fetched once from the
+# npm registry into ASSETS (these machines cannot reach Solara's CDN; with internet access it
+# does no harm), then the page is served on 127.0.0.1:8765 (CLASSROOM_ARGS="--port 9000").
+ASSETS := .cache/solara-cdn
+export SOLARA_ASSETS_PROXY_CACHE_DIR ?= $(CURDIR)/$(ASSETS)
+CLASSROOM_ARGS ?=
+
+classroom: setup assets
+	$(BIN)/corridor classroom $(CLASSROOM_ARGS)
+
+assets: setup
+	@$(BIN)/python -m classroom.assets
+
+# The browser tests drive Debian's Chromium (Playwright cannot download browsers here). As
+# root (CI) it is installed when missing; elsewhere the tests say how and skip, except under
+# CI=true, where a missing browser fails them. With a browser, the page's files are fetched.
+CHROMIUM := /usr/bin/chromium
+
+browser: setup
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing chromium for the browser tests (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
+	@if [ -x $(CHROMIUM) ]; then $(BIN)/python -m classroom.assets; \
+	else echo "note: no $(CHROMIUM): the classroom browser tests will be skipped" \
+	  "(Debian/Ubuntu: sudo apt-get install chromium)"; fi
+
+# Speed of the classroom page in a real browser: steps per second while playing, page load
+# time, concurrent sessions (prints figures, asserts nothing).
+bench-classroom: setup browser
+	$(BIN)/python bench/classroom_bench.py
+
+# Refresh docs/classroom.png (the README's picture) from the browser test that takes it.
+screenshot: setup browser
+	CLASSROOM_SCREENSHOT=docs/classroom.png $(BIN)/python -m pytest -q \
+	  tests/test_classroom_browser.py -k side_by_side
 
 bench: setup
 	$(BIN)/python bench/run_bench.py
 
 lint: setup
-	$(BIN)/ruff check model analysis corridor tests
+	$(BIN)/ruff check model analysis corridor classroom tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

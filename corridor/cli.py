@@ -1,4 +1,4 @@
-"""`corridor run | describe | batch | sweep | runs | compare | report | patterns`: parse arguments, call the model or the analysis, print results.
+"""`corridor run | describe | batch | sweep | runs | compare | report | patterns | classroom`: parse arguments, call the model or the analysis, print results.
 
 User mistakes (a bad scenario file, a bad option) end with one line on stderr
 and exit status 2, never a traceback. Output into a closed pipe (`corridor compare ... |
@@ -97,7 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(commands)
     add_runs_parser(commands)
     add_analysis_parsers(commands)
+    add_classroom_parser(commands)
     return parser
+
+
+def add_classroom_parser(commands) -> None:
+    classroom = commands.add_parser(
+        "classroom", help="serve the classroom page: the corridor live in a browser")
+    classroom.add_argument("--host", default="127.0.0.1",
+                           help="address to listen on (default 127.0.0.1, this machine only; "
+                           "0.0.0.0 lets a class on the same network connect)")
+    classroom.add_argument("--port", default="8765", help="port (default 8765)")
+    classroom.add_argument("--lang", choices=["en", "id", "es"],
+                           help="language of the page (default: each browser's own)")
+    classroom.set_defaults(handler=command_classroom)
+
+
+def command_classroom(args: argparse.Namespace) -> None:
+    from classroom.server import serve
+
+    serve(args.host, args.port, args.lang)
 
 
 def add_batch_parser(commands) -> None:
