@@ -81,13 +81,17 @@ def take_frame(model: CorridorModel, history: list[dict]) -> Frame:
 
 
 def place_crowds(model: CorridorModel) -> dict[int, dict[str, list[int]]]:
-    """Who is at each place (ids by state), for everyone not on the road."""
+    """Who is at each place (ids by state), for everyone not on the road. People in the
+    immigration station or the shelters are drawn at the town those stand in."""
+    town_of = {model.station.cell.coordinate: model.station.site.coordinate,
+               model.shelter.cell.coordinate: model.shelter.site.coordinate}
     crowds: dict[int, dict[str, list[int]]] = {}
     for state in MAP_STATES:
         if state is State.IN_TRANSIT:
             continue
         for person in model.by_state[state]:
-            crowds.setdefault(person.place_id, {}).setdefault(state.value, []).append(
+            place_id = town_of.get(person.place_id, person.place_id)
+            crowds.setdefault(place_id, {}).setdefault(state.value, []).append(
                 person.unique_id)
     return crowds
 
