@@ -78,14 +78,14 @@ class TraffickerMarket:
     """Once a month the trade adapts: some recruiters leave, some move to where enforcement
     is weak, and new ones enter by the scenario's `traffickers.entry_rule`:
 
-    - `market` (default): entry follows the room the market leaves at each place. The trade
-      at a place supports `traffickers.market_size` recruiters, shared by the places'
-      `trafficker_presence` (where demand for exploited labour and sex is), less where the
-      risk of arrest is high (last month's arrests per recruiter there and the chance of a
-      check: `enforcement_aversion`).
-      Each month a share (`market_entry_share`) of the room left at each place is taken up,
-      and the newcomers start `replacement_lag_days` later: arrested recruiters are replaced
-      after a lag while the market pays.
+    - `market` (default): entry follows the room the market leaves. The trade at a place
+      supports a share of `traffickers.market_size` recruiters (its `trafficker_presence`:
+      where demand for exploited labour and sex is), less where the risk of arrest is high
+      (last month's arrests per recruiter there and the chance of a check:
+      `enforcement_aversion`). Each month a share (`market_entry_share`) of the corridor's
+      unfilled room is taken up; newcomers go to places in proportion to what they support
+      and start `replacement_lag_days` later: arrested recruiters are replaced after a lag
+      while the market pays.
     - `recruits`: new recruiters in proportion to last month's recruitments
       (`entry_per_recruit`, at most `maximum`) - the rule of the first versions, which sits
       on a knife edge between growth and extinction.
@@ -168,19 +168,25 @@ class TraffickerMarket:
                 + self.model.policy.check_probability[place.id])
 
     def enter_by_market(self, rng) -> None:
-        """A share of each place's unfilled room is taken up; newcomers start after the lag."""
+        """A share of the market's unfilled room is taken up; newcomers go where the trade
+        pays best and start after the lag.
+
+        The room is counted over the whole corridor (every recruiter, wherever relocation
+        took them, and every newcomer on their way), so the number returns to what the
+        market supports instead of drifting."""
         here = {p.id: 0 for p in self.ground}
         for trafficker in self.model.traffickers:
             if trafficker.cell.coordinate in here:
                 here[trafficker.cell.coordinate] += 1
-        cohort = []
-        for place in self.ground:
-            room = (self.capacity(place, here[place.id]) - here[place.id]
-                    - self.pending.get(place.id, 0))
-            if room > 0:
-                cohort += [place.id] * int(rng.poisson(self.spec.market_entry_share * room))
-        if not cohort:
+        supported = np.array([self.capacity(p, here[p.id]) for p in self.ground])
+        room = supported.sum() - len(self.model.traffickers) - sum(self.pending.values())
+        if room <= 0:
             return
+        entrants = int(rng.poisson(self.spec.market_entry_share * room))
+        if not entrants:
+            return
+        picks = rng.choice(len(self.ground), size=entrants, p=supported / supported.sum())
+        cohort = [self.ground[i].id for i in picks.tolist()]
         for place_id in cohort:
             self.pending[place_id] = self.pending.get(place_id, 0) + 1
         self._cohorts.append(cohort)
