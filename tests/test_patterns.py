@@ -23,28 +23,6 @@ SMALL = 'extends = "baseline_2018.toml"\ndays = 60\n\n[arrivals]\ndaily_rate = 4
 #: Per-run values of the shipped patterns on the batch below (scenarios small and
 #: security_first, 3 reps, seed entropy 2020), computed with the pandas-eval evaluator that the
 #: whitelist evaluator replaced. None: undefined in that run (0 / 0).
-BEFORE = {
-    ("female_majority_identified", "small"): [0.0, None, 1.0],
-    ("female_majority_identified", "security_first"): [None, 0.6666666666666666, None],
-    ("few_identified_per_flow", "small"): [0.8333333333333334, 0.0, 0.8257638315441783],
-    ("few_identified_per_flow", "security_first"): [0.0, 1.2381345439537763, 0.0],
-    ("most_victims_unidentified", "small"): [0.010638297872340425, 0.0, 0.011235955056179775],
-    ("most_victims_unidentified", "security_first"): [0.0, 0.015957446808510637, 0.0],
-    ("sexual_exploitation_most_detected", "small"): [0.0, None, 1.0],
-    ("sexual_exploitation_most_detected", "security_first"): [None, 0.6666666666666666, None],
-    ("waiting_concentrates_at_hub", "small"): [0.14180192736172764, 0.15093382091919622,
-                                               0.14678626258568653],
-    ("waiting_concentrates_at_hub", "security_first"): [0.11270906522831028,
-                                                        0.12476349631011498,
-                                                        0.11902252764633556],
-    ("tighter_checks_shift_to_bypasses", "small"): [0.5906148867313916, 0.5875883739198743,
-                                                    0.6159638554216867],
-    ("tighter_checks_shift_to_bypasses", "security_first"): [0.7161383285302594,
-                                                             0.7037914691943128,
-                                                             0.6920199501246883],
-}
-
-
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory) -> Path:
     """A small baseline and a small security-first variant, 3 reps of 60 days (seconds)."""
@@ -149,17 +127,35 @@ def test_a_division_by_zero_never_meets_a_bound(batch):
 # ------------------------------------------------------------ the shipped patterns
 
 
-def test_shipped_patterns_give_the_same_values_as_before(batch):
+def reference_values(pattern, summaries, series, scenario) -> np.ndarray:
+    """What the first versions computed, with pandas' own evaluator: fine here, in a test, on
+    the shipped (trusted) expressions; never on a user's file."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if pattern.expression is not None:
+            runs = summaries[summaries["scenario"] == scenario].set_index("rep")
+            values = runs.eval(pattern.expression)
+        else:
+            days = series[series["scenario"] == scenario]
+            daily = days.eval(pattern.series_expression)
+            values = daily.replace([np.inf, -np.inf], np.nan).groupby(days["rep"]).mean()
+    return values.astype(float).replace([np.inf, -np.inf], np.nan).to_numpy()
+
+
+def test_shipped_patterns_give_the_same_values_as_pandas_eval(batch):
+    """The whitelisted evaluator computes the shipped patterns exactly as pandas' eval (the
+    first versions' evaluator) does, run by run, whatever the model's outputs are."""
     store = open_store(batch)
     summaries, series = store.summaries(), store.series()
-    patterns = {p.id: p for p in load_patterns()}
-    assert {pid for pid, _ in BEFORE} == set(patterns)
-    for (pattern_id, scenario), expected in BEFORE.items():
-        got = per_run_values(patterns[pattern_id], summaries, series, scenario)
-        assert got.index.tolist() == [0, 1, 2]
-        expected = np.array([math.nan if v is None else v for v in expected])
-        np.testing.assert_allclose(got.to_numpy(), expected, rtol=0, atol=1e-12,
-                                   err_msg=f"{pattern_id} / {scenario}")
+    compared = 0
+    for pattern in load_patterns():
+        for scenario in ("small", "security_first"):
+            got = per_run_values(pattern, summaries, series, scenario)
+            assert got.index.tolist() == [0, 1, 2]
+            expected = reference_values(pattern, summaries, series, scenario)
+            np.testing.assert_allclose(got.to_numpy(), expected, rtol=0, atol=1e-12,
+                                       err_msg=f"{pattern.id} / {scenario}")
+            compared += int(np.isfinite(expected).sum())
+    assert compared >= 12  # most values are defined, so the comparison has power
 
 
 # ------------------------------------------------------------ through the command line
