@@ -74,6 +74,14 @@ def sweep(file: Path, out: Path, workers: int = 0, entropy: int = ENTROPY) -> St
     return report.store
 
 
+#: The tests that read the module's Ishigami sweep: one xdist worker computes it for all of
+#: them (with `--dist loadgroup`) instead of each worker computing its own. The sweep is
+#: 2,048 evaluations written one by one to the store, then SALib's bootstrap and the figures:
+#: about 10 s of one core, so these are left to `make test` (slow).
+def on_ishigami(test):
+    return pytest.mark.slow(pytest.mark.xdist_group("sweep-ishigami")(test))
+
+
 def indices_of(store: Store) -> pd.DataFrame:
     return pd.read_csv(store.path / "indices.csv")
 
@@ -97,6 +105,7 @@ def linear_file(tmp_path_factory) -> Path:
 # ------------------------------------------------------------------ analytic functions
 
 
+@on_ishigami
 def test_ishigami_sobol_indices_match_the_exact_values(ishigami_store):
     table = indices_of(ishigami_store).set_index("parameter")
     assert list(pd.read_csv(ishigami_store.path / "indices.csv").columns) == [
@@ -113,6 +122,7 @@ def test_ishigami_sobol_indices_match_the_exact_values(ishigami_store):
         assert abs(s2.loc[pair, "S2"]) <= 2 * s2.loc[pair, "S2_conf"]
 
 
+@on_ishigami
 def test_ishigami_agrees_with_scipy_on_the_stored_outputs(ishigami_store):
     """SciPy's estimator on the same stored outputs: an independent implementation."""
     manifest = ishigami_store.manifest().sort_values("design_index")
@@ -129,6 +139,7 @@ def test_ishigami_agrees_with_scipy_on_the_stored_outputs(ishigami_store):
     assert y[5] == pytest.approx(ishigami(row.x1, row.x2, row.x3)["y"])
 
 
+@on_ishigami
 def test_convergence_table_and_figures(ishigami_store):
     conv = pd.read_csv(ishigami_store.path / "convergence.csv")
     assert sorted(conv["n"].unique()) == [16, 32, 64, 128, 256]
@@ -141,6 +152,7 @@ def test_convergence_table_and_figures(ishigami_store):
     assert "x1" in (ishigami_store.path / "summary.txt").read_text()
 
 
+@on_ishigami
 def test_completion_order_does_not_change_the_indices(ishigami_store, monkeypatch):
     """Summaries arriving in any order (as from Dask) give the same indices: the analysis
     orders by design_index."""
