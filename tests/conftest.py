@@ -146,3 +146,19 @@ def _logging_to(err: io.StringIO, stderr_streams):
     finally:
         for handler, stream in zip(moved, previous, strict=True):
             handler.setStream(stream)
+
+
+# ------------------------------------------------------------------ xdist
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Say so when `--dist loadgroup` does not group (e.g. pytest 9.2 with pytest-xdist 3.8,
+    pytest-xdist issue 1386): the tests still pass, but each worker then builds the shared
+    module fixtures (report batch, Ishigami sweep, baseline runs) again."""
+    if not getattr(session.config.option, "loadgroup", False):  # set on xdist workers only
+        return
+    grouped = [item for item in session.items if item.get_closest_marker("xdist_group")]
+    if grouped and not any("@" in item.nodeid for item in grouped):
+        warnings.warn(pytest.PytestWarning(
+            "--dist loadgroup is not grouping the xdist_group tests with this pytest and "
+            "pytest-xdist; shared fixtures will be built once per worker"), stacklevel=1)

@@ -168,9 +168,14 @@ def test_completion_order_does_not_change_the_indices(ishigami_store, monkeypatc
     pd.testing.assert_frame_equal(again.reset_index(drop=True), before)
 
 
-def test_linear_morris_mu_star_is_exact_and_dask_matches_serial(linear_file, tmp_path):
-    serial = sweep(linear_file, tmp_path / "serial")
-    table = analyse(serial, figures=False).indices
+def serial_linear(linear_file: Path, out: Path) -> tuple[Store, pd.DataFrame]:
+    """The linear sweep run serially and analysed without figures: its store and indices."""
+    serial = sweep(linear_file, out)
+    return serial, analyse(serial, figures=False).indices
+
+
+def test_linear_morris_mu_star_is_exact(linear_file, tmp_path):
+    serial, table = serial_linear(linear_file, tmp_path / "serial")
     y = table[table["output"] == "y"].set_index("parameter")
     for name, coefficient in LINEAR_COEFFICIENTS.items():
         exact = abs(coefficient) * LINEAR_RANGES[name]
@@ -180,7 +185,12 @@ def test_linear_morris_mu_star_is_exact_and_dask_matches_serial(linear_file, tmp
     assert list(table.columns) == ["method", "output", "parameter", "mu", "mu_star",
                                    "mu_star_conf", "sigma"]
     assert (serial.path / "figures" / "morris_y.png").exists() is False  # figures=False
-    # two Dask workers finish runs in another order; the indices are the same
+
+
+@pytest.mark.slow  # starts a local Dask cluster of two workers
+def test_linear_morris_on_dask_matches_serial(linear_file, tmp_path):
+    """Two Dask workers finish runs in another order; the indices are the same."""
+    _, table = serial_linear(linear_file, tmp_path / "serial")
     parallel = sweep(linear_file, tmp_path / "dask", workers=2)
     analyse(parallel)
     pd.testing.assert_frame_equal(indices_of(parallel), table)
