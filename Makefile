@@ -1,4 +1,5 @@
-# Two commands matter: `make run` (the main job) and `make test` (the test suite).
+# Two commands matter: `make run` (the main job) and `make test` (the test suite;
+# `make test-fast` is its quick subset).
 # Both create the virtual environment first if it is missing.
 
 VENV := .venv
@@ -18,7 +19,7 @@ done; exit 1
 endef
 export FIND_PYTHON
 
-.PHONY: setup run test lint bench clean classroom assets browser bench-classroom screenshot
+.PHONY: setup run test test-fast lint bench clean classroom assets browser bench-classroom screenshot
 
 setup: $(STAMP)
 
@@ -42,8 +43,18 @@ run: setup
 	$(BIN)/corridor report $$out && \
 	$(BIN)/corridor compare $$out --outcomes $(HEADLINE)
 
+# The whole suite (what CI runs) on both cores with pytest-xdist. `--dist loadgroup` keeps the
+# tests that share an expensive module fixture (marked xdist_group) on one worker, so it is
+# computed once. `make test-fast` leaves out the tests marked slow (golden file, mechanisms,
+# real Dask clusters): the edit loop. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
+
 test: setup browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
+
+test-fast: setup browser
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_PARALLEL)
 
 # The classroom page (corridor classroom): Solara's browser files are fetched once from the
 # npm registry into ASSETS (these machines cannot reach Solara's CDN; with internet access it

@@ -1,10 +1,20 @@
-"""Shared fixtures: the shipped baseline, small variants of it, and a CLI runner."""
+"""Shared fixtures: the shipped baseline, small variants of it, and CLI runners.
+
+`run_cli` calls `corridor.cli.main` in this process (a subprocess pays ~1.5 s of imports per
+call); `run_cli_process` runs the installed `corridor` script for the few tests that check
+what only a real process shows (its exit status and that no traceback reaches stderr).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
+import logging
 import subprocess
 import sys
+import traceback
+import warnings
 from pathlib import Path
 
 import pytest
@@ -32,6 +42,116 @@ def make_variant(baseline_raw):
     return lambda **changes: variant(baseline_raw, **changes)
 
 
+# ------------------------------------------------------------------ the command line
+
+
+def run_cli_process(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """`corridor ARGS` as a real process: exit status and stderr exactly as a user sees them."""
+    return subprocess.run([str(CORRIDOR_BIN), *args], cwd=cwd, capture_output=True, text=True,
+                          check=False, timeout=600)
+
+
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CORRIDOR_BIN), *args], cwd=cwd, capture_output=True, text=True, check=False,
-                          timeout=600)
+    """`corridor ARGS` in this process, with what a fresh process would have of its own:
+
+    - the working directory is `cwd` (relative defaults such as runs/ resolve there), and the
+      previous one is restored afterwards;
+    - stdout and stderr are captured, including logging handlers that write to stderr
+      (Dask's) and warnings, printed as the interpreter's default filters would print them
+      (pytest's own warning filters do not apply inside);
+    - argparse's SystemExit becomes the exit status, and any other exception becomes a
+      traceback on stderr and status 1, as the console script would give.
+
+    Not reproduced: warnings emitted while modules are first imported (they were imported
+    before), which is what the run_cli_process tests are for. `main` itself changes no
+    environment variables or working directory; the modules it imports set matplotlib's
+    backend to Agg, which the tests that import analysis.report set anyway.
+    """
+    from corridor.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    outer_err = sys.stderr
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(contextlib.chdir(cwd))
+        caught = stack.enter_context(warnings.catch_warnings(record=True))
+        _default_warning_filters()
+        stack.enter_context(_logging_to(err, (outer_err, sys.__stderr__)))
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        try:
+            status = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse: usage errors (2) and --help (0)
+            status = _exit_status(exc.code, err)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # noqa: BLE001 - an uncaught error, as the script would end
+            traceback.print_exc(file=err)
+            status = 1
+        for w in caught:
+            err.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno,
+                                             w.line))
+    _repoint_handlers(err, outer_err)  # handlers created during the call must not keep `err`
+    return subprocess.CompletedProcess(["corridor", *map(str, args)], status, out.getvalue(),
+                                       err.getvalue())
+
+
+def _exit_status(code, err: io.StringIO) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=err)  # sys.exit("message") prints it and exits 1
+    return 1
+
+
+def _default_warning_filters() -> None:
+    """The filters of a Python started without -W or PYTHONWARNINGS (the console script)."""
+    warnings.resetwarnings()
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+    warnings.filterwarnings("ignore", category=ImportWarning)
+    warnings.filterwarnings("ignore", category=ResourceWarning)
+    warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+
+
+def _stream_handlers():
+    loggers = [logging.getLogger(), *(logger for logger in logging.Logger.manager.loggerDict
+                                      .values() if isinstance(logger, logging.Logger))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler:
+                yield handler
+
+
+def _repoint_handlers(old, new) -> None:
+    for handler in _stream_handlers():
+        if handler.stream is old:
+            handler.setStream(new)
+
+
+@contextlib.contextmanager
+def _logging_to(err: io.StringIO, stderr_streams):
+    """Logging handlers that write to stderr write to `err` for the duration."""
+    moved = [h for h in _stream_handlers() if any(h.stream is s for s in stderr_streams)]
+    previous = [h.setStream(err) for h in moved]
+    try:
+        yield
+    finally:
+        for handler, stream in zip(moved, previous, strict=True):
+            handler.setStream(stream)
+
+
+# ------------------------------------------------------------------ xdist
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Say so when `--dist loadgroup` does not group (e.g. pytest 9.2 with pytest-xdist 3.8,
+    pytest-xdist issue 1386): the tests still pass, but each worker then builds the shared
+    module fixtures (report batch, Ishigami sweep, baseline runs) again."""
+    if not getattr(session.config.option, "loadgroup", False):  # set on xdist workers only
+        return
+    grouped = [item for item in session.items if item.get_closest_marker("xdist_group")]
+    if grouped and not any("@" in item.nodeid for item in grouped):
+        warnings.warn(pytest.PytestWarning(
+            "--dist loadgroup is not grouping the xdist_group tests with this pytest and "
+            "pytest-xdist; shared fixtures will be built once per worker"), stacklevel=1)

@@ -127,6 +127,7 @@ def test_run_id_changes_with_what_changes_a_run(scenarios):
 # ------------------------------------------------------------ reproducibility
 
 
+@pytest.mark.slow  # starts two local Dask clusters (1 and 2 workers)
 def test_serial_one_worker_and_two_workers_give_identical_tables(scenarios, tmp_path):
     files = tiny_files(scenarios)
     serial = batch(files, tmp_path / "serial", workers=0)
@@ -161,6 +162,7 @@ def test_store_tables_hold_what_simulate_returns(scenarios, tmp_path):
 # ------------------------------------------------------------------ faults
 
 
+@pytest.mark.slow  # a real `corridor batch` on Dask, killed, resumed, and run again whole
 def test_killed_batch_resumed_equals_an_uninterrupted_one(scenarios, tmp_path):
     files = [write_variant(scenarios / "slow.toml", days=40, rate=20),
              write_variant(scenarios / "slow_busy.toml", days=40, rate=30)]
@@ -189,6 +191,7 @@ def test_killed_batch_resumed_equals_an_uninterrupted_one(scenarios, tmp_path):
     assert len(store.env()["resumes"]) == 1
 
 
+@pytest.mark.slow  # a local Dask cluster of two workers
 def test_failing_run_lands_in_failures_and_the_rest_complete(scenarios, tmp_path):
     bad_seed = replicate_seeds(ENTROPY, 3)[1]
     out = tmp_path / "b"
@@ -264,7 +267,13 @@ def test_a_folder_holding_another_batch_is_refused(scenarios, tmp_path):
 # ------------------------------------------------------------------ bad input
 
 
-@pytest.mark.parametrize("case", ["unknown file", "no reps", "no scheduler", "bad address"])
+@pytest.mark.parametrize("case", [
+    "unknown file", "no reps",
+    # Waits out the client's whole connect timeout (analysis.engines.CONNECT_TIMEOUT_S, 10 s);
+    # "bad address" fails at once in the same handler (analysis.engines.connect), so the
+    # fast suite keeps that one.
+    pytest.param("no scheduler", marks=pytest.mark.slow),
+    "bad address"])
 def test_bad_batch_input_gets_one_line_and_status_2(scenarios, tmp_path, case):
     tiny = str(scenarios / "tiny.toml")
     args = {
@@ -328,6 +337,7 @@ def _address(scheduler_file: Path) -> str | None:
         return None
 
 
+@pytest.mark.slow  # starts `dask scheduler` and `dask worker` processes
 def test_batch_runs_on_a_separately_started_scheduler(scenarios, tmp_path, dask_scheduler):
     out = tmp_path / "remote"
     result = run_cli("batch", *map(str, tiny_files(scenarios)), "--reps", "3",

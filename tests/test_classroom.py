@@ -28,6 +28,9 @@ from model.ledger import OUTCOME_BY_NAME, label
 from model.states import State
 from tests.conftest import ROOT, run_cli
 
+#: One module fixture serves these tests: `--dist loadgroup` keeps them on one worker.
+pytestmark = pytest.mark.xdist_group("test_classroom")
+
 # ------------------------------------------------------------------ boundaries
 
 

@@ -68,6 +68,7 @@ def test_asylum_office_never_exceeds_its_capacity(make_variant):
     assert result.summary["asylum_decisions"] == len(decided)
 
 
+@pytest.mark.slow  # three 120-day runs at the full arrival rate
 def test_hub_wait_grows_when_capacity_falls(make_variant):
     waits = [
         simulate(make_variant(**{"days": 120, "hub.asylum_capacity_per_day": c}), seed=4)

@@ -18,6 +18,9 @@ from analysis.store import open_store
 from corridor.cli import main
 from tests.conftest import BASELINE
 
+#: One module fixture serves these tests: `--dist loadgroup` keeps them on one worker.
+pytestmark = pytest.mark.xdist_group("test_patterns")
+
 SMALL = 'extends = "baseline_2018.toml"\ndays = 60\n\n[arrivals]\ndaily_rate = 40\n'
 
 #: Per-run values of the shipped patterns on the batch below (scenarios small and

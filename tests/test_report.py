@@ -14,6 +14,10 @@ from tests.conftest import BASELINE, run_cli
 
 SMALL = 'days = 20\n[arrivals]\ndaily_rate = 30\n'
 
+#: Every test here reads the module's batch: with `--dist loadgroup` one xdist worker builds
+#: it once for all of them, instead of once per worker.
+pytestmark = pytest.mark.xdist_group("report-batch")
+
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from model.scenario import ScenarioError, load_scenario
-from tests.conftest import BASELINE, SCENARIOS, run_cli
+from tests.conftest import BASELINE, SCENARIOS, run_cli, run_cli_process
 
 BASELINE_TEXT = BASELINE.read_text()
 
@@ -92,9 +92,19 @@ BAD_INPUTS = {
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_scenario_gets_one_clear_line(tmp_path, case):
+    _check_bad_scenario(tmp_path, case, run_cli)
+
+
+def test_bad_scenario_in_a_real_process_is_one_line_and_status_2(tmp_path):
+    """The same through the installed `corridor` script: the exit status and stderr a user
+    gets, with nothing imported beforehand (the other cases run in-process)."""
+    _check_bad_scenario(tmp_path, "wrong type", run_cli_process)
+
+
+def _check_bad_scenario(tmp_path: Path, case: str, runner) -> None:
     make, key, pattern = BAD_INPUTS[case]
     path = make(tmp_path)
-    result = run_cli("run", str(path), "--days", "1", "--quiet", "--out", str(tmp_path / "out"))
+    result = runner("run", str(path), "--days", "1", "--quiet", "--out", str(tmp_path / "out"))
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -124,9 +134,10 @@ def test_extends_overrides_only_what_it_names(tmp_path):
 
 
 def test_run_writes_complete_files(tmp_path):
+    """`corridor run` end to end in a real process (console script, exit status, files)."""
     out = tmp_path / "run"
-    result = run_cli("run", str(BASELINE), "--seed", "4", "--days", "15", "--out", str(out),
-                     "--quiet")
+    result = run_cli_process("run", str(BASELINE), "--seed", "4", "--days", "15",
+                             "--out", str(out), "--quiet")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["events.parquet", "places.parquet",
                                                       "series.parquet", "summary.json"]
@@ -139,7 +150,8 @@ def test_run_writes_complete_files(tmp_path):
 
 
 def test_bad_option_is_a_usage_error(tmp_path):
-    result = run_cli("run", str(BASELINE), "--days", "0")
+    """argparse's usage error, in a real process: status 2 from SystemExit, no traceback."""
+    result = run_cli_process("run", str(BASELINE), "--days", "0")
     assert result.returncode == 2
     assert "must be at least 1" in result.stderr
     assert "Traceback" not in result.stderr

@@ -121,6 +121,7 @@ def open_and_tight(baseline) -> dict[str, list[dict]]:
             for name, params in (("open", base), ("tight", tight))}
 
 
+@pytest.mark.xdist_group("open_and_tight")
 def test_security_first_detains_and_deports_more_unidentified_victims(open_and_tight):
     for key in ("victims_detained_unidentified", "victims_deported_unidentified"):
         tight = sum(s[key] for s in open_and_tight["tight"])
@@ -151,6 +152,7 @@ def test_fear_of_deportation_lowers_identification(baseline):
     assert found["afraid"] < 0.7 * found["calm"]
 
 
+@pytest.mark.xdist_group("open_and_tight")
 def test_security_first_keeps_claimants_waiting_longer(open_and_tight):
     """Containment: under security first the hub wait is longer, seed by seed."""
     for open_border, tight in zip(open_and_tight["open"], open_and_tight["tight"], strict=True):

@@ -20,6 +20,9 @@ from analysis.store import Store
 from corridor.cli import main
 from tests.conftest import BASELINE, ROOT
 
+#: One module fixture serves these tests: `--dist loadgroup` keeps them on one worker.
+pytestmark = pytest.mark.xdist_group("test_store_faults")
+
 ENTROPY = "4242"
 
 

@@ -80,6 +80,14 @@ def sweep(file: Path, out: Path, workers: int = 0, entropy: int = ENTROPY) -> St
     return report.store
 
 
+#: The tests that read the module's Ishigami sweep: one xdist worker computes it for all of
+#: them (with `--dist loadgroup`) instead of each worker computing its own. The sweep is
+#: 2,048 evaluations written one by one to the store, then SALib's bootstrap and the figures:
+#: about 10 s of one core, so these are left to `make test` (slow).
+def on_ishigami(test):
+    return pytest.mark.slow(pytest.mark.xdist_group("sweep-ishigami")(test))
+
+
 def indices_of(store: Store) -> pd.DataFrame:
     return pd.read_csv(store.path / "indices.csv")
 
@@ -103,6 +111,7 @@ def linear_file(tmp_path_factory) -> Path:
 # ------------------------------------------------------------------ analytic functions
 
 
+@on_ishigami
 def test_ishigami_sobol_indices_match_the_exact_values(ishigami_store):
     table = indices_of(ishigami_store).set_index("parameter")
     assert list(pd.read_csv(ishigami_store.path / "indices.csv").columns) == [
@@ -119,6 +128,7 @@ def test_ishigami_sobol_indices_match_the_exact_values(ishigami_store):
         assert abs(s2.loc[pair, "S2"]) <= 2 * s2.loc[pair, "S2_conf"]
 
 
+@on_ishigami
 def test_ishigami_agrees_with_scipy_on_the_stored_outcomes(ishigami_store):
     """SciPy's estimator on the same stored outcomes: an independent implementation."""
     manifest = ishigami_store.manifest().sort_values("design_index")
@@ -135,6 +145,7 @@ def test_ishigami_agrees_with_scipy_on_the_stored_outcomes(ishigami_store):
     assert y[5] == pytest.approx(ishigami(row.x1, row.x2, row.x3)["y"])
 
 
+@on_ishigami
 def test_convergence_table_and_figures(ishigami_store):
     conv = pd.read_csv(ishigami_store.path / "convergence.csv")
     assert sorted(conv["n"].unique()) == [16, 32, 64, 128, 256]
@@ -147,6 +158,7 @@ def test_convergence_table_and_figures(ishigami_store):
     assert "x1" in (ishigami_store.path / "summary.txt").read_text()
 
 
+@on_ishigami
 def test_completion_order_does_not_change_the_indices(ishigami_store, monkeypatch):
     """Summaries arriving in any order (as from Dask) give the same indices: the analysis
     orders by design_index."""
@@ -162,9 +174,14 @@ def test_completion_order_does_not_change_the_indices(ishigami_store, monkeypatc
     pd.testing.assert_frame_equal(again.reset_index(drop=True), before)
 
 
-def test_linear_morris_mu_star_is_exact_and_dask_matches_serial(linear_file, tmp_path):
-    serial = sweep(linear_file, tmp_path / "serial")
-    table = analyse(serial, figures=False).indices
+def serial_linear(linear_file: Path, out: Path) -> tuple[Store, pd.DataFrame]:
+    """The linear sweep run serially and analysed without figures: its store and indices."""
+    serial = sweep(linear_file, out)
+    return serial, analyse(serial, figures=False).indices
+
+
+def test_linear_morris_mu_star_is_exact(linear_file, tmp_path):
+    serial, table = serial_linear(linear_file, tmp_path / "serial")
     y = table[table["outcome"] == "y"].set_index("parameter")
     for name, coefficient in LINEAR_COEFFICIENTS.items():
         exact = abs(coefficient) * LINEAR_RANGES[name]
@@ -174,7 +191,12 @@ def test_linear_morris_mu_star_is_exact_and_dask_matches_serial(linear_file, tmp
     assert list(table.columns) == ["method", "outcome", "parameter", "mu", "mu_star",
                                    "mu_star_conf", "sigma"]
     assert (serial.path / "figures" / "morris_y.png").exists() is False  # figures=False
-    # two Dask workers finish runs in another order; the indices are the same
+
+
+@pytest.mark.slow  # starts a local Dask cluster of two workers
+def test_linear_morris_on_dask_matches_serial(linear_file, tmp_path):
+    """Two Dask workers finish runs in another order; the indices are the same."""
+    _, table = serial_linear(linear_file, tmp_path / "serial")
     parallel = sweep(linear_file, tmp_path / "dask", workers=2)
     analyse(parallel)
     pd.testing.assert_frame_equal(indices_of(parallel), table)
