@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml
 # The main job: the shipped scenario library as a batch (RUN_REPS seeded replications each,
 # the same seeds in every scenario), then the HTML report and the headline comparison.
 RUN_REPS ?= 10
-HEADLINE := incidence_per_1000,victims_true_female,victims_identified_female,identification_rate,victims_protected,retrafficked,identified_deported,bypass_share,mean_smuggler_debt_usd,detentions
+HEADLINE := incidence_per_1000,incidence_per_100k_person_days,victims_true_female,victims_identified_female,identification_rate,victims_protected,victims_detained_unidentified,victims_deported_unidentified,retrafficked,identified_deported,mean_wait_days_hub,bypass_share,mean_smuggler_debt_usd,detentions
 
 run: setup
 	@out=runs/library-$$(date +%Y%m%d-%H%M%S); \

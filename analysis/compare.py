@@ -28,6 +28,7 @@ from model.ledger import OUTCOME_BY_NAME, OUTCOME_NAMES
 #: The outcomes a comparison shows when none are named (see docs/ODD.md, Observation).
 HEADLINE_OUTCOMES = (
     "incidence_per_1000",
+    "incidence_per_100k_person_days",
     "victims_true",
     "victims_true_female",
     "victims_identified",
@@ -36,6 +37,8 @@ HEADLINE_OUTCOMES = (
     "victims_protected",
     "retrafficked",
     "identified_deported",
+    "victims_detained_unidentified",
+    "victims_deported_unidentified",
     "traffickers_arrested",
     "bypass_share",
     "mean_smuggler_debt_usd",

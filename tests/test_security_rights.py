@@ -17,6 +17,9 @@ from model.scenario import load_scenario, with_changes
 from model.states import State
 from tests.conftest import BASELINE, SCENARIOS
 
+#: Simulation-heavy like the other mechanism tests: `make test` runs them, `make test-fast` not.
+pytestmark = pytest.mark.slow
+
 SMALL = {"arrivals.daily_rate": 40, "warmup_days": 0}
 
 
@@ -40,7 +43,6 @@ def trafficker_counts(params, seed: int, days: tuple[int, ...], remove_half_on: 
     return counts
 
 
-@pytest.mark.slow
 def test_the_market_neither_dies_out_nor_runs_away(baseline):
     """Default rule: no extinction, and day 730 within 25% of day 365 in 18 of 20 seeds."""
     params = with_changes(baseline, SMALL)
@@ -52,7 +54,6 @@ def test_the_market_neither_dies_out_nor_runs_away(baseline):
     assert stable >= 18, f"only {stable} of 20 seeds stable"
 
 
-@pytest.mark.slow
 def test_the_market_replaces_arrested_recruiters(baseline):
     """Half removed on day 365: a year later the number is within 10% of the undisturbed run's
     (pooled over seeds)."""
