@@ -11,6 +11,7 @@ import contextlib
 import copy
 import io
 import logging
+import shutil
 import subprocess
 import sys
 import traceback
@@ -38,6 +39,24 @@ def variant(raw: dict, **changes) -> Scenario:
     Without a warm-up unless the changes ask for one: the laws and mechanisms the tests check
     hold from the first day, and the runs are a third shorter."""
     return with_changes(validate_scenario(copy.deepcopy(raw)), {"warmup_days": 0, **changes})
+
+
+def scenarios_folder(root: Path) -> Path:
+    """root/scenarios holding a copy of the shipped baseline, for child files to extend."""
+    folder = root / "scenarios"
+    folder.mkdir()
+    shutil.copy(BASELINE, folder / BASELINE.name)
+    return folder
+
+
+def small_batch(files: list[Path], out: Path, reps: int, entropy: str, *options: str) -> Path:
+    """A batch of `files` run serially into `out` through the command line; it must succeed."""
+    from corridor.cli import main
+
+    status = main(["batch", *map(str, files), "--reps", str(reps), "--workers", "0", "--quiet",
+                   "--seed-entropy", entropy, "--out", str(out), *options])
+    assert status == 0
+    return out
 
 
 @pytest.fixture()

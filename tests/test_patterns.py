@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,31 +15,22 @@ from analysis.expressions import ExpressionError, parse_expression
 from analysis.patterns import PatternError, evaluate, load_patterns, per_run_values
 from analysis.store import open_store
 from corridor.cli import main
-from tests.conftest import BASELINE
+from tests.conftest import scenarios_folder, small_batch
 
 #: One module fixture serves these tests: `--dist loadgroup` keeps them on one worker.
 pytestmark = pytest.mark.xdist_group("test_patterns")
 
 SMALL = 'extends = "baseline_2018.toml"\ndays = 60\n\n[arrivals]\ndaily_rate = 40\n'
 
-#: Per-run values of the shipped patterns on the batch below (scenarios small and
-#: security_first, 3 reps, seed entropy 2020), computed with the pandas-eval evaluator that the
-#: whitelist evaluator replaced. None: undefined in that run (0 / 0).
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory) -> Path:
     """A small baseline and a small security-first variant, 3 reps of 60 days (seconds)."""
     root = tmp_path_factory.mktemp("patterns")
-    folder = root / "scenarios"
-    folder.mkdir()
-    shutil.copy(BASELINE, folder / BASELINE.name)
+    folder = scenarios_folder(root)
     (folder / "small.toml").write_text(SMALL)
     (folder / "security_first.toml").write_text(SMALL + "\n[border_tightening]\nenabled = true\n")
-    out = root / "runs" / "b"
-    status = main(["batch", str(folder / "small.toml"), str(folder / "security_first.toml"),
-                   "--reps", "3", "--workers", "0", "--quiet", "--seed-entropy", "2020",
-                   "--out", str(out)])
-    assert status == 0
-    return out
+    return small_batch([folder / "small.toml", folder / "security_first.toml"],
+                       root / "runs" / "b", 3, "2020")
 
 
 def write_pattern(path: Path, expression: str, key: str = "expression",

@@ -18,7 +18,7 @@ import tomli_w
 
 from analysis.store import Store
 from corridor.cli import main
-from tests.conftest import BASELINE, ROOT
+from tests.conftest import BASELINE, ROOT, scenarios_folder, small_batch
 
 #: One module fixture serves these tests: `--dist loadgroup` keeps them on one worker.
 pytestmark = pytest.mark.xdist_group("test_store_faults")
@@ -29,18 +29,12 @@ ENTROPY = "4242"
 @pytest.fixture(scope="module")
 def original(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("store")
-    folder = root / "scenarios"
-    folder.mkdir()
-    shutil.copy(BASELINE, folder / BASELINE.name)
+    folder = scenarios_folder(root)
     for name, rate in (("calm", 15), ("busy", 25)):
         (folder / f"{name}.toml").write_text(
             f'extends = "{BASELINE.name}"\n\n[arrivals]\ndaily_rate = {rate}\n')
-    out = root / "runs" / "b"
-    status = main(["batch", str(folder / "calm.toml"), str(folder / "busy.toml"), "--days", "5",
-                   "--reps", "2", "--workers", "0", "--quiet", "--seed-entropy", ENTROPY,
-                   "--out", str(out)])
-    assert status == 0
-    return out
+    return small_batch([folder / "calm.toml", folder / "busy.toml"], root / "runs" / "b", 2,
+                       ENTROPY, "--days", "5")
 
 
 @pytest.fixture()

@@ -16,7 +16,6 @@ import math
 import os
 import pathlib
 import re
-import shutil
 import signal
 import socketserver
 import subprocess
@@ -42,11 +41,12 @@ from model.scenario import (
     MAX_EXTENDS_DEPTH,
     NAME_PATTERN,
     ScenarioError,
+    _deep_merge,
     load_raw,
     load_scenario,
     with_changes,
 )
-from tests.conftest import BASELINE, CORRIDOR_BIN
+from tests.conftest import BASELINE, CORRIDOR_BIN, scenarios_folder, small_batch
 
 SMALL = {"days": 5, "arrivals": {"daily_rate": 5}}
 MATHS_NAMES = ("$\\frac{a}{b}$ \\x", "$\\frac{a}$ \\x")  # the second is not even valid mathtext
@@ -59,9 +59,7 @@ MATHS_NAMES = ("$\\frac{a}{b}$ \\x", "$\\frac{a}$ \\x")  # the second is not eve
 def folder(tmp_path, monkeypatch) -> Path:
     """tmp_path/scenarios with a copy of the baseline; the working folder is tmp_path/work,
     so a default `runs/` lands inside tmp_path too."""
-    scenarios = tmp_path / "scenarios"
-    scenarios.mkdir()
-    shutil.copy(BASELINE, scenarios / BASELINE.name)
+    scenarios = scenarios_folder(tmp_path)
     (tmp_path / "work").mkdir()
     monkeypatch.chdir(tmp_path / "work")
     return scenarios
@@ -70,18 +68,8 @@ def folder(tmp_path, monkeypatch) -> Path:
 def child(folder: Path, changes: dict, name: str = "child.toml") -> Path:
     """A small scenario file extending the baseline, with `changes` merged in (as TOML)."""
     path = folder / name
-    path.write_text(f'extends = "{BASELINE.name}"\n' + tomli_w.dumps(_merge(SMALL, changes)))
+    path.write_text(f'extends = "{BASELINE.name}"\n' + tomli_w.dumps(_deep_merge(SMALL, changes)))
     return path
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    merged = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def cli(capsys, *args) -> tuple[int, str, str]:
@@ -195,7 +183,7 @@ def test_shares_within_the_tolerance_are_rescaled_and_run(folder, tmp_path, caps
     raw = load_raw(BASELINE)
     raw["arrivals"]["nationalities"] = thirds  # a file replaces the table whole this way
     path = folder / "thirds.toml"
-    path.write_text(tomli_w.dumps(_merge(raw, SMALL)))
+    path.write_text(tomli_w.dumps(_deep_merge(raw, SMALL)))
     status, _out, err = cli(capsys, "run", path, "--quiet", "--out", tmp_path / "out")
     assert status == 0, err
     assert (tmp_path / "out" / "summary.json").exists()
@@ -384,18 +372,13 @@ def test_a_read_only_output_folder_really_is_refused(folder, tmp_path, capsys):
 def maths_batch(tmp_path_factory) -> Path:
     """Two replicates of a small scenario whose places are named like TeX, and of its twin."""
     root = tmp_path_factory.mktemp("untrusted")
-    scenarios = root / "scenarios"
-    scenarios.mkdir()
-    shutil.copy(BASELINE, scenarios / BASELINE.name)
+    scenarios = scenarios_folder(root)
     corridor = copy.deepcopy(load_raw(BASELINE)["corridor"])
     corridor["places"][1]["name"], corridor["places"][2]["name"] = MATHS_NAMES
     for name in ("maths", "twin"):
         child(scenarios, {"corridor": corridor} if name == "maths" else {}, f"{name}.toml")
-    out = root / "batch"
-    assert main(["batch", str(scenarios / "maths.toml"), str(scenarios / "twin.toml"),
-                 "--reps", "2", "--workers", "0", "--quiet", "--seed-entropy", "7",
-                 "--out", str(out)]) == 0
-    return out
+    return small_batch([scenarios / "maths.toml", scenarios / "twin.toml"], root / "batch", 2,
+                       "7")
 
 
 def test_output_into_a_closed_pipe_ends_quietly(maths_batch):
