@@ -193,7 +193,7 @@ class Migrant(CellAgent):
         """Reach a place: a papers check may stop the journey; the end of a route ends it."""
         self.cell = cell
         place = cell.place
-        self.model.ledger.at_place(place.id, "passed")
+        self.model.ledger.passed(place.id)
         if self.status not in TRAVEL_PAPERS:
             officer = self.model.roster.papers_checker(place.id)
             if officer is not None and officer.check_papers(self):

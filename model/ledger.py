@@ -194,6 +194,12 @@ class Ledger:
         """Keep one observation of a duration or an amount."""
         self.samples[name].append(value)
 
+    def passed(self, place_id: int) -> None:
+        """A person passed a place (a run total only: the month's log, which traffickers
+        adapt to, never asks how many passed, and this is counted at every step of every
+        journey)."""
+        self.place_totals[place_id]["passed"] += 1
+
     def at_place(self, place_id: int, name: str) -> None:
         """Count something at a place, for this month and for the whole run."""
         self.month[place_id][name] += 1
@@ -208,7 +214,7 @@ class Ledger:
         """A person arrived at the crossing."""
         self.entered += 1
         self.add("arrivals")
-        self.at_place(place_id, "passed")
+        self.passed(place_id)
 
     def close_month(self) -> None:
         self.month.clear()
