@@ -21,7 +21,7 @@ import pandas as pd
 
 from analysis import plots
 from analysis.compare import HEADLINE_OUTCOMES, compare, default_baseline
-from analysis.patterns import DEFAULT_PATTERNS, evaluate, load_patterns
+from analysis.patterns import DEFAULT_PATTERNS, evaluate, load_patterns, tally
 from analysis.store import Store
 from model.ledger import OUTCOME_BY_NAME, label
 
@@ -81,7 +81,9 @@ def build_report(data: BatchData, baseline: str | None = None,
                  "CI; paired Cohen's d (d_z); Vargha-Delaney A12 (0.5 = no difference; 0.56 "
                  "small, 0.64 medium, 0.71 large); p-values Holm-adjusted over all contrasts."),
         _section("Patterns", [_patterns_html(pattern_table)],
-                 f"Real-world patterns held against {html.escape(baseline)}."),
+                 f"Real-world patterns ({html.escape(tally(pattern_table))}). Reproduced: the "
+                 "whole 95% CI of the model's mean lies inside the source's band; mechanism "
+                 "checks test the model's logic and count in no verdict."),
     ]
     return _page(data, baseline, sections)
 
@@ -148,15 +150,16 @@ def _comparison_html(table: pd.DataFrame) -> str:
 
 
 def _patterns_html(table: pd.DataFrame) -> str:
-    head = ("<tr><th>pattern</th><th>measure</th><th>target</th><th>model (95% CI)</th>"
-            "<th>reproduced</th><th>source</th></tr>")
+    head = ("<tr><th>pattern</th><th>role</th><th>scenario</th><th>measure</th><th>band</th>"
+            "<th>model (95% CI)</th><th>verdict</th><th>source</th></tr>")
     rows = []
     for _, r in table.iterrows():
         value = f"{_fmt(r['mean'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
-        verdict = "yes" if r["reproduced"] else "no"
-        rows.append(f"<tr><td>{html.escape(r['pattern'])}</td><td>{html.escape(r['measure'])}"
+        css = {"reproduced": "yes", "not reproduced": "no"}.get(r["verdict"], "maybe")
+        rows.append(f"<tr><td>{html.escape(r['pattern'])}</td><td>{html.escape(r['role'])}</td>"
+                    f"<td>{html.escape(r['scenario'])}</td><td>{html.escape(r['measure'])}"
                     f"</td><td>{html.escape(r['target'])}</td><td>{value}</td>"
-                    f"<td class=\"{verdict}\">{verdict} {html.escape(r['note'])}</td>"
+                    f"<td class=\"{css}\">{html.escape(r['verdict'])} {html.escape(r['note'])}</td>"
                     f"<td>{html.escape(r['source'])}</td></tr>")
     return f'<table class="patterns">{head}{"".join(rows)}</table>'
 
@@ -183,6 +186,7 @@ table {{ border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }}
 th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; }}
 td:first-child, td:nth-child(2), th {{ text-align: left; }}
 td.yes {{ color: #0072B2; font-weight: bold; }} td.no {{ color: #D55E00; font-weight: bold; }}
+td.maybe {{ color: #555; font-style: italic; }}
 figure img {{ max-width: 100%; }} .caveat {{ background: #fff6e0; padding: 0.8em; }}
 .note {{ background: #fde8e0; padding: 0.5em 0.8em; font-weight: bold; }}
 </style></head><body>

@@ -254,7 +254,8 @@ def add_analysis_parsers(commands) -> None:
     patterns = commands.add_parser(
         "patterns", help="hold a scenario's runs against real-world patterns")
     patterns.add_argument("batch", help="a batch folder (runs/<name>) or name")
-    patterns.add_argument("--scenario", help="scenario to check (default: the baseline)")
+    patterns.add_argument("--scenario", help="scenario for the patterns that name none "
+                          "(default: the baseline)")
     patterns.add_argument("--file", type=Path, help="patterns file (default "
                           "analysis/patterns.toml)")
     patterns.set_defaults(handler=command_patterns)
