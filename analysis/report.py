@@ -21,6 +21,7 @@ import pandas as pd
 
 from analysis import plots
 from analysis.compare import HEADLINE_OUTCOMES, compare, default_baseline
+from analysis.ensemble import ensemble_compare, membership, robustness, sentences
 from analysis.patterns import DEFAULT_PATTERNS, evaluate, load_patterns, tally
 from analysis.store import Store
 from model.ledger import OUTCOME_BY_NAME, label
@@ -56,13 +57,26 @@ def load_batch(store: Store) -> BatchData:
 def build_report(data: BatchData, baseline: str | None = None,
                  outcomes: list[str] | None = None,
                  patterns_file: Path = DEFAULT_PATTERNS) -> str:
-    """The whole HTML document as a string."""
-    baseline = baseline or default_baseline(data.scenarios)
+    """The whole HTML document as a string. For a batch run with --variants, the first
+    section says which effects hold across the variants; the others show the reference
+    variant (the first), under the base scenarios' names."""
     outcomes = outcomes or [o for o in HEADLINE_OUTCOMES if o in data.summaries.columns]
+    members = membership(data.plan)
+    ensemble = []
+    if members:
+        bases = sorted({b for b, _, _ in members.values()})
+        base_line = members[baseline][0] if baseline in members else (
+            baseline or default_baseline(bases))
+        effects = ensemble_compare(data.summaries, members, base_line, outcomes)
+        ensemble = [_ensemble_section(effects, base_line)]
+        data = reference_variant(data, members)
+        baseline = base_line
+    baseline = baseline or default_baseline(data.scenarios)
     table = compare(data.summaries, baseline, outcomes)
     order = [baseline] + [s for s in data.scenarios if s != baseline]
     pattern_table = evaluate(load_patterns(patterns_file), data.summaries, data.series, baseline)
     sections = [
+        *ensemble,
         _section("Corridor map", _map_figures(data, order),
                  "Link width: people passing (mean per run). Circles: where victims were "
                  "recruited; diamonds: where they were identified."),
@@ -86,6 +100,45 @@ def build_report(data: BatchData, baseline: str | None = None,
                  "checks test the model's logic and count in no verdict."),
     ]
     return _page(data, baseline, sections)
+
+
+def reference_variant(data: BatchData, members: dict[str, tuple[str, str, str]]) -> BatchData:
+    """The batch's runs under its first variant, scenarios under their base names."""
+    first = next(iter(members.values()))[1]
+    names = {n: base for n, (base, v, _) in members.items() if v == first}
+    plan = {**data.plan, "scenarios": {names[n]: entry for n, entry
+                                       in data.plan.get("scenarios", {}).items() if n in names}}
+
+    def only(frame: pd.DataFrame) -> pd.DataFrame:
+        if "scenario" not in frame.columns:
+            return frame
+        kept = frame[frame["scenario"].isin(names)].copy()
+        kept["scenario"] = kept["scenario"].map(names)
+        return kept
+
+    return BatchData(data.name, only(data.summaries), only(data.series), only(data.places),
+                     plan, data.env, data.notes)
+
+
+def _ensemble_section(effects: pd.DataFrame, baseline: str) -> str:
+    robust = robustness(effects)
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(robust, baseline))
+    head = ("<tr><th>outcome</th><th>scenario</th><th>variant</th><th>assumption</th>"
+            "<th>n</th><th>difference</th><th>95% CI</th></tr>")
+    rows = []
+    for _, r in effects[effects["diff"].notna()].iterrows():
+        rows.append(f"<tr><td>{_outcome_cell(r['outcome'])}</td>"
+                    f"<td>{html.escape(r['scenario'])}</td><td>{html.escape(r['variant'])}</td>"
+                    f"<td>{html.escape(r['assumption'])}</td><td>{r['n']}</td>"
+                    f"<td>{_fmt(r['diff'])}</td>"
+                    f"<td>[{_fmt(r['diff_ci_low'])}, {_fmt(r['diff_ci_high'])}]</td></tr>")
+    table = f'<table class="comparison">{head}{"".join(rows)}</table>'
+    return _section(
+        "What holds across the ensemble", [f"<ul>{items}</ul>", table],
+        f"Each scenario against {html.escape(baseline)} within each variant of the batch "
+        "(other assumptions, paired by seed). An effect holds when its sign is the same "
+        "under every variant; otherwise the variants that turn it, and their assumptions, "
+        "are named. The sections below show the first (reference) variant.")
 
 
 def _map_figures(data: BatchData, order: list[str]) -> list[str]:
