@@ -29,6 +29,8 @@ class Migrant(CellAgent):
 
     Attributes:
         sex, minor, alone, nationality: who the person is (drawn at arrival).
+        speaks_spanish: the nationality's language (`language.spoken`) is Spanish, the
+            language of Mexican screeners.
         money: US dollars; it runs down while they wait at the hub (settled when they
             set out again or are recruited), pays smugglers' fees and bribes.
         foot_km_per_day: their own walking pace.
@@ -43,6 +45,7 @@ class Migrant(CellAgent):
         self.minor: bool = traits["minor"]
         self.alone: bool = traits["alone"]
         self.nationality: str = traits["nationality"]
+        self.speaks_spanish: bool = model.params.language.spoken[self.nationality] == "spanish"
         self.money: float = traits["money"]
         self.foot_km_per_day: float = traits["foot_km_per_day"]
         self.asylum_propensity: float = traits["asylum_propensity"]
@@ -91,9 +94,20 @@ class Migrant(CellAgent):
         return "minor" if self.minor else "adult"
 
     @property
-    def groups(self) -> tuple[str, str, str]:
-        """The groups victims are counted by: everyone, sex, age group."""
-        return ("all", self.sex, self.age_group)
+    def unaccompanied(self) -> bool:
+        """A child travelling without family."""
+        return self.minor and self.alone
+
+    @property
+    def language_group(self) -> str:
+        return "spanish_speaking" if self.speaks_spanish else "other_language"
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The groups victims are counted by: everyone, sex, age group, language group, and
+        unaccompanied children."""
+        groups = ("all", self.sex, self.age_group, self.language_group)
+        return (*groups, "unaccompanied_minor") if self.unaccompanied else groups
 
     def set_state(self, new: State, cause: str) -> None:
         """Change state; the ledger records the event and the model's index follows."""
@@ -381,14 +395,16 @@ class Migrant(CellAgent):
                          self.complete_referral)
 
     def complete_referral(self) -> None:
-        """Shelter if a bed is free (and a TVRH if visas are in force); else detention."""
+        """Shelter if a bed is free (and a TVRH if visas are in force); else detention. Once
+        the child protection reform is in force a child goes to the DIF first; a victim
+        whose consulate is in Tapachula is assisted by it rather than detained."""
         self._wakeup = None
+        if self.minor and self.model.child_protection.in_force and self.referred_to_dif():
+            return
         shelter = self.model.shelter
         if shelter.admit():
             self.cell = shelter.cell
-            if not self.protected:  # counted once, at the first protection
-                self.protected = True
-                self.model.ledger.victim("protected", self.groups)
+            self.count_protection()
             self.set_state(State.PROTECTED, "referred to a shelter")
             self.model.roster.take_up_case(self, cooperating=True)
             visa_days = self.model.policy.visa_processing_days
@@ -400,10 +416,66 @@ class Migrant(CellAgent):
             return
         self.model.roster.take_up_case(self, cooperating=False)
         self.exploiter = None
+        if self.model.consulates.assist(self):
+            self.set_out(self.model.routes.to_exit(self.place_id), "assisted by the consulate")
+            return
         if (self.status is Status.IRREGULAR
                 and self.model.station.detain(self, "no shelter bed free")):
             return
         self.set_out(self.model.routes.to_exit(self.place_id), "released without protection")
+
+    def count_protection(self) -> None:
+        if not self.protected:  # counted once, at the first protection
+            self.protected = True
+            self.model.ledger.victim("protected", self.groups)
+
+    # ------------------------------------------------------- child protection
+
+    def referred_to_dif(self) -> bool:
+        """An identified child is referred to the DIF, if it has a place: protection, and
+        the case goes ahead with the child's cooperation. False when the DIF is full."""
+        if not self.model.child_protection.admit():
+            return False
+        self.count_protection()
+        self.enter_child_care("identified: referred to the DIF")
+        self.model.roster.take_up_case(self, cooperating=True)
+        return True
+
+    def enter_child_care(self, cause: str) -> None:
+        """In DIF care (state `protected`, at the hub town's shelters) for the days in care."""
+        self.cancel_wakeup()
+        self.exploiter = None
+        self.cell = self.model.child_protection.cell
+        self.set_state(State.PROTECTED, cause)
+        self.sleep_until(self.model.day + self.model.policy.dif_days, self.leave_child_care)
+
+    def enter_shelter_as_child(self, cause: str) -> None:
+        """The DIF is full: a shelter bed for the days the DIF would have kept the child."""
+        self.cancel_wakeup()
+        self.exploiter = None
+        self.cell = self.model.shelter.cell
+        self.set_state(State.PROTECTED, cause)
+        self.sleep_until(self.model.day + self.model.policy.dif_days, self.leave_shelter)
+
+    def leave_child_care(self) -> None:
+        """The stay in DIF care ends; an identified child receives a TVRH if visas are in
+        force (the Procuraduria asks for it), then sets out north."""
+        self._wakeup = None
+        care = self.model.child_protection
+        care.release()
+        self.cell = care.site
+        if self.identified and self.model.policy.visa_processing_days is not None:
+            self.status = Status.TVRH_HOLDER
+            self.model.ledger.add("tvrh_issued")
+        self.set_out(self.model.routes.to_exit(self.place_id), "left DIF care")
+
+    def leave_station(self, cause: str) -> None:
+        """Let go from the station before detention ends, irregular, in the station's town."""
+        self.cancel_wakeup()
+        self.claimed_in_detention = False
+        self.status = Status.IRREGULAR
+        self.cell = self.model.station.site
+        self.set_out(self.model.routes.to_exit(self.place_id), cause)
 
     def receive_tvrh(self) -> None:
         """A humanitarian visa: legal stay and travel with papers."""

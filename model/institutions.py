@@ -25,13 +25,15 @@ if TYPE_CHECKING:
 
 def screen(model: CorridorModel, person: Migrant, trained: bool, setting: str) -> bool:
     """Is this person flagged as a victim? A victim is flagged if they disclose and the
-    screener recognises the signs (one draw against the product of the two chances); anyone
-    else is wrongly flagged with probability 1 - specificity."""
+    screener recognises the signs (one draw against the product of the two chances), both
+    lower when they share no language and no interpreter is there; anyone else is wrongly
+    flagged with probability 1 - specificity."""
     rng = model.streams["screening"]
     policy = model.policy
     if person.is_victim:
-        chance = (policy.disclosure.chance(person, setting)
-                  * policy.screening.sensitivity(person.sex, person.minor, trained))
+        barrier = policy.language_barrier(person, setting, rng)
+        chance = (policy.disclosure.chance(person, setting, barrier)
+                  * policy.screening.sensitivity(person.sex, person.minor, trained, barrier))
         return bool(rng.random() < chance)
     return bool(rng.random() >= policy.screening.specificity)
 
@@ -195,14 +197,17 @@ class AsylumOffice:
         self.model.ledger.add("asylum_claims")
 
     def decide_claims(self) -> None:
-        """Decide up to today's capacity; people who left the queue are skipped."""
+        """Decide up to today's capacity; people who left the queue are skipped. COMAR's grant
+        rate differs by nationality (`hub.grant_rate_by_nationality`; `hub.grant_rate` for
+        any other)."""
         hub = self.model.params.hub
         decided = 0
         while decided < hub.asylum_capacity_per_day and self.queue:
             person = self.queue.popleft()
             if person.status is not Status.ASYLUM_APPLICANT or not person.recruitable:
                 continue  # gave up, or abandoned the claim some other way
-            granted = bool(self.model.streams["decisions"].random() < hub.grant_rate)
+            rate = hub.grant_rate_by_nationality.get(person.nationality, hub.grant_rate)
+            granted = bool(self.model.streams["decisions"].random() < rate)
             person.receive_decision(granted)
             decided += 1
         self.model.ledger.add("asylum_decisions", decided)
@@ -225,16 +230,74 @@ class ImmigrationStation:
         self.capacity = capacity
 
     def detain(self, person: Migrant, cause: str) -> bool:
-        """Detain if a place is free; otherwise let the person go."""
+        """Detain if a place is free; otherwise let the person go. Once the child protection
+        reform is in force a child is never detained: the DIF takes them in instead.
+        Returns True when the person was taken somewhere (their journey stops here)."""
         ledger = self.model.ledger
+        if person.minor and self.model.child_protection.in_force:
+            return self.model.child_protection.take_in(person, cause)
         if ledger.count(State.DETAINED) >= self.capacity:
             ledger.add("detention_refused_full")
             return False
         if person.is_victim:
             ledger.add("victims_detained_unidentified")
         ledger.add("detentions")
+        if person.minor:
+            ledger.add("children_detained")
         person.be_detained(self.cell, cause)
         return True
+
+
+class ChildProtection:
+    """The child protection system (DIF and the Procuradurias de Proteccion de Ninas, Ninos
+    y Adolescentes) in the hub town: places for children, taken up by referral once the
+    child protection reform is law. Children in its care are in state `protected`, at the
+    shelters' place, out of recruiters' reach. (Not a Mesa agent: no rules of its own.)"""
+
+    def __init__(self, model: CorridorModel, cell: PlaceCell, site: PlaceCell):
+        self.model = model
+        self.cell = cell  # where children in care are (the hub town's shelters)
+        self.site = site  # the town, where children leaving care find themselves
+        policy = model.policy
+        self.from_day = (None if policy.children_to_dif_from is None
+                         else model.params.warmup_days + policy.children_to_dif_from)
+        self.capacity = policy.dif_capacity
+        self.in_care = 0
+        if self.from_day is not None:
+            model.schedule_event(self.transfer_detained_children, at=self.from_day)
+
+    @property
+    def in_force(self) -> bool:
+        return self.from_day is not None and self.model.day >= self.from_day
+
+    def admit(self) -> bool:
+        """A place in DIF care, if one is free."""
+        if self.in_care >= self.capacity:
+            self.model.ledger.add("dif_full")
+            return False
+        self.in_care += 1
+        self.model.ledger.add("children_referred_dif")
+        return True
+
+    def release(self) -> None:
+        self.in_care -= 1
+
+    def take_in(self, person: Migrant, cause: str) -> bool:
+        """Instead of detention: DIF care; if the DIF is full, a shelter bed if one is free;
+        otherwise the child is let go (with the family, or alone). Never the station."""
+        if self.admit():
+            person.enter_child_care(f"referred to the DIF ({cause})")
+            return True
+        if self.model.shelter.admit():
+            person.enter_shelter_as_child(f"DIF full: sheltered ({cause})")
+            return True
+        return False
+
+    def transfer_detained_children(self) -> None:
+        """The evening the reform takes effect, children still held in the station leave it."""
+        for person in list(self.model.by_state[State.DETAINED]):
+            if person.minor and not self.take_in(person, "transferred from the station"):
+                person.leave_station("released from the station: DIF full")
 
 
 class SupportOrganisation(FixedAgent):
@@ -282,3 +345,44 @@ class SupportOrganisation(FixedAgent):
 
     def release(self) -> None:
         self.beds_used -= 1
+
+
+class Consulates:
+    """The countries of origin's consulates in Tapachula (`consular.consulates`). An exploited
+    person of a nationality with a consulate may reach it (a visit, a call, consular
+    outreach), and its staff, who share the person's language and are not Mexican officials,
+    screen them like support staff; an identified victim of such a nationality is assisted
+    by the consulate instead of being detained when no shelter bed is free.
+    (Not a Mesa agent: no rules of its own to schedule.)"""
+
+    institution = "consulate"
+
+    def __init__(self, model: CorridorModel):
+        self.model = model
+        spec = model.params.consular
+        self.nationalities = frozenset(n for n, open_ in spec.consulates.items() if open_)
+        self.contact_per_day = spec.contact_per_day
+
+    def serves(self, person: Migrant) -> bool:
+        return person.nationality in self.nationalities
+
+    def reach_exploited_people(self) -> None:
+        """Each exploited person whose country has a consulate here may reach it today;
+        consular staff screen them (untrained, in the support-staff setting)."""
+        if self.contact_per_day <= 0 or not self.nationalities:
+            return
+        rng = self.model.streams["decisions"]
+        for person in list(self.model.by_state[State.EXPLOITED]):
+            if (person.state is State.EXPLOITED and self.serves(person)
+                    and rng.random() < self.contact_per_day):
+                self.model.ledger.add("consular_contacts")
+                if screen(self.model, person, trained=False, setting="consulate"):
+                    act_on_flag(self.model, person, self.institution)
+
+    def assist(self, person: Migrant) -> bool:
+        """An identified victim without a shelter bed: their consulate, if any, assists them
+        (documents and accompaniment), so they are not detained."""
+        if not self.serves(person):
+            return False
+        self.model.ledger.add("consular_assisted")
+        return True

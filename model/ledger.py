@@ -27,7 +27,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from model.states import AGE_GROUPS, EXPLOITATION_FORMS, FINAL_STATES, SEXES, State
+from model.states import (
+    AGE_GROUPS,
+    EXPLOITATION_FORMS,
+    FINAL_STATES,
+    LANGUAGE_GROUPS,
+    SEXES,
+    State,
+)
+
+#: Groups of people victims are also counted by: unaccompanied children, language groups.
+PEOPLE_GROUPS = ("unaccompanied_minor", *LANGUAGE_GROUPS)
 
 if TYPE_CHECKING:
     from model.agents import Migrant
@@ -58,6 +68,10 @@ def _victim_outcomes() -> list[Outcome]:
         for group in (*SEXES, *AGE_GROUPS):
             out.append(Outcome(f"victims_{measure}_{group}", "people", f"{meaning}: {group}",
                                better))
+    for measure, (meaning, better) in meanings.items():
+        for group in PEOPLE_GROUPS:
+            out.append(Outcome(f"victims_{measure}_{group}", "people",
+                               f"{meaning}: {group.replace('_', ' ')}", better))
     for measure in ("true", "identified"):
         meaning, better = meanings[measure]
         for form in EXPLOITATION_FORMS:
@@ -118,6 +132,16 @@ OUTCOMES: tuple[Outcome, ...] = (
     *_victim_outcomes(),
     Outcome("identifications", "identifications", "identifications, counting a person "
             "identified twice twice"),
+    Outcome("children_detained", "detentions", "detentions of children in an immigration "
+            "station", False),
+    Outcome("children_referred_dif", "referrals", "children taken into DIF care (child "
+            "protection reform)", True),
+    Outcome("dif_full", "referrals", "children the DIF could not take in because it was full",
+            False),
+    Outcome("consular_contacts", "contacts", "exploited people who reached their consulate",
+            True),
+    Outcome("consular_assisted", "people", "identified victims without a shelter bed assisted "
+            "by their consulate instead of detained", True),
 )
 OUTCOME_BY_NAME = {o.name: o for o in OUTCOMES}
 OUTCOME_NAMES = tuple(OUTCOME_BY_NAME)
@@ -346,10 +370,14 @@ def _measure(model: CorridorModel) -> dict:
                  "victims_deported_unidentified", "reentries", "hotline_calls",
                  "hotline_calls_lost",
                  "false_positive_referrals", "traffickers_arrested", "complicity_events",
-                 "smuggled", "identifications"):
+                 "smuggled", "identifications", "children_detained", "children_referred_dif",
+                 "dif_full", "consular_contacts", "consular_assisted"):
         measured[name] = tally[name]
     for measure in ("true", "identified", "protected"):
         for group in (*SEXES, *AGE_GROUPS):
+            measured[f"victims_{measure}_{group}"] = victims[(measure, group)]
+    for measure in ("true", "identified", "protected"):
+        for group in PEOPLE_GROUPS:
             measured[f"victims_{measure}_{group}"] = victims[(measure, group)]
     for measure in ("true", "identified"):
         for form in EXPLOITATION_FORMS:

@@ -10,7 +10,8 @@ A day (one Mesa step, then the day's wake-ups, then the day's record):
 1. people arrive at the crossing;
 2. officials work: the asylum office decides the claims at the head of its queue;
    inspections, INM operations and the hotline reach exploited people, who are
-   screened (identified or not); some exploited people escape;
+   screened (identified or not); some exploited people escape; then exploited people
+   whose country has a consulate in the hub may reach it;
 3. travellers walk or ride on, in random order; INM officers at checkpoints check
    the papers of some people passing (screening, detention, or extortion);
 4. traffickers approach the people present where they operate;
@@ -45,7 +46,14 @@ from model.corridor import (
     positions,
     road_chance_checked,
 )
-from model.institutions import AsylumOffice, ImmigrationStation, Roster, SupportOrganisation
+from model.institutions import (
+    AsylumOffice,
+    ChildProtection,
+    Consulates,
+    ImmigrationStation,
+    Roster,
+    SupportOrganisation,
+)
 from model.ledger import Ledger, series_reporters
 from model.policy import resolve
 from model.scenario import Scenario
@@ -117,13 +125,16 @@ class CorridorModel(Model):
                                     if 0 < spec.offer_success < 1 else 0.0)
 
     def _open_institutions(self) -> None:
-        """The shelter, the officials at their posts, the asylum office and the station."""
+        """The shelter, the officials at their posts, the asylum office, the station, the
+        child protection system (DIF) and the consulates."""
         self.shelter = SupportOrganisation(self, self.shelter_cell, self.hub,
                                            self.policy.shelter_beds)
         self.roster = Roster(self)
         self.asylum_office = AsylumOffice(self)
         self.station = ImmigrationStation(self, self.station_cell, self.station_site,
                                           self.policy.detention_capacity)
+        self.child_protection = ChildProtection(self, self.shelter_cell, self.hub)
+        self.consulates = Consulates(self)
 
     def _place_traffickers(self) -> None:
         spec = self.params.traffickers
@@ -150,6 +161,7 @@ class CorridorModel(Model):
         self.admit_arrivals()
         self.asylum_office.decide_claims()
         self.reach_exploited_people()
+        self.consulates.reach_exploited_people()
         self.move_travellers()
         self.traffickers_act()
 
@@ -172,17 +184,21 @@ class CorridorModel(Model):
             person.set_out(self.routes.to_hub(self.crossing.coordinate), "arrived at the crossing")
 
     def draw_arrivals(self) -> list[dict]:
-        """How many arrive today and who they are: one vectorised draw per trait."""
+        """How many arrive today and who they are: one vectorised draw per trait. Minor and
+        alone are drawn jointly: a child travels without family with `share_minor_alone`,
+        an adult with `share_alone` (children mostly travel with family)."""
         rng = self.streams["arrivals"]
         spec = self.params.arrivals
         n = int(rng.poisson(spec.daily_rate))
         nations = list(spec.nationalities)
         shares = np.array([spec.nationalities[k] for k in nations])
         movement = self.params.movement
+        sex = np.where(rng.random(n) < spec.share_female, "female", "male")
+        minor = rng.random(n) < spec.share_minor
         columns = {
-            "sex": np.where(rng.random(n) < spec.share_female, "female", "male"),
-            "minor": rng.random(n) < spec.share_minor,
-            "alone": rng.random(n) < spec.share_alone,
+            "sex": sex,
+            "minor": minor,
+            "alone": rng.random(n) < np.where(minor, spec.share_minor_alone, spec.share_alone),
             "nationality": np.array(nations)[rng.choice(len(nations), size=n, p=shares)],
             "money": spec.money_median_usd * np.exp(spec.money_sigma * rng.normal(size=n)),
             "foot_km_per_day": rng.uniform(movement.foot_km_min, movement.foot_km_max, size=n),

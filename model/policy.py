@@ -42,16 +42,23 @@ class Screening:
     gain_minor: float = 0.0
     base_specificity: float = 1.0
     specificity_gain: float = 0.0
+    recognition_no_interpreter: float = 1.0
 
-    def sensitivity(self, sex: str, minor: bool, trained: bool) -> float:
-        """Chance that a screener recognises this victim as a victim."""
+    def sensitivity(self, sex: str, minor: bool, trained: bool,
+                    language_barrier: bool = False) -> float:
+        """Chance that a screener recognises this victim as a victim. Without a shared
+        language (and no interpreter) the screener misses what the person would say, so
+        only part of the recognition is left (`language.recognition_no_interpreter`)."""
         sensitivity = self.untrained
         if trained:
             sensitivity += self.trained_gain
         sensitivity += self.gain_female if sex == "female" else self.gain_male
         if minor:
             sensitivity += self.gain_minor
-        return min(max(sensitivity, 0.0), 0.99)
+        sensitivity = min(max(sensitivity, 0.0), 0.99)
+        if language_barrier:
+            sensitivity *= self.recognition_no_interpreter
+        return sensitivity
 
     @property
     def specificity(self) -> float:
@@ -76,16 +83,20 @@ class Disclosure:
     weight_safe_interview: float = 0.0
     weight_visa_promise: float = 0.0
     weight_support_staff: float = 0.0
+    weight_no_interpreter: float = 0.0
     security_posture: bool = False
     safe_interview: bool = False
     visa_promise: bool = False
 
-    def chance(self, person, setting: str) -> float:
+    def chance(self, person, setting: str, language_barrier: bool = False) -> float:
         """Chance this person discloses in this setting (checkpoint, raid, inspection,
-        hotline)."""
+        hotline, consulate). Without a shared language and no interpreter, telling what
+        happened is hard whoever listens (`language.weight_no_interpreter`)."""
         if self.base >= 1.0 or self.base <= 0.0:
             return self.base
         z = math.log(self.base / (1.0 - self.base))
+        if language_barrier:
+            z += self.weight_no_interpreter
         if setting in OFFICIAL_SETTINGS:
             if person.status is Status.IRREGULAR:
                 z += self.weight_irregular
@@ -128,6 +139,12 @@ class Policy:
         arrest_probability: chance an investigated case ends in an arrest (state prosecutor).
         specialised_arrest_multiplier: how much more often the special prosecutor arrests.
         cooperation_gain: arrest odds multiplier when the victim is protected and cooperates.
+        interpreter_coverage: chance an interpreter is there when a Spanish-speaking screener
+            meets a person who does not speak Spanish.
+        children_to_dif_from: the counted day (1 = first day after the warm-up) from which no
+            child is detained and children go to the child protection system (DIF), or None
+            while the child protection reform is not law.
+        dif_capacity, dif_days: places in DIF care for children, and the days a child stays.
     """
 
     check_probability: MappingProxyType
@@ -149,6 +166,19 @@ class Policy:
     arrest_probability: float
     specialised_arrest_multiplier: float
     cooperation_gain: float
+    interpreter_coverage: float = 0.0
+    children_to_dif_from: int | None = None
+    dif_capacity: int = 0
+    dif_days: int = 1
+
+    def language_barrier(self, person, setting: str, rng) -> bool:
+        """No shared language in this screening: the person does not speak Spanish, the
+        screener is Mexican staff (not their consulate), and no interpreter is there (one
+        draw from `rng` for every such screening, whatever the coverage, so runs that differ
+        only in coverage draw the same numbers)."""
+        if person.speaks_spanish or setting == "consulate":
+            return False
+        return bool(rng.random() >= self.interpreter_coverage)
 
     def complicity_chance(self, trained: bool) -> float:
         """An official's chance of being complicit: less when trained or overseen."""
@@ -168,8 +198,13 @@ class Policy:
 
 
 def resolve(scenario: Scenario) -> Policy:
-    """The policy in force: the scenario's own values, then each enabled intervention."""
+    """The policy in force: the scenario's own values, then each law in force, then each
+    enabled intervention."""
     policy = without_interventions(scenario)
+    for name, apply in LAW_RULES.items():
+        block = getattr(scenario, name)
+        if block.enabled:
+            policy = apply(block, policy)
     for name, apply in INTERVENTION_RULES.items():
         block = getattr(scenario, name)
         if block.enabled:
@@ -181,6 +216,7 @@ def without_interventions(scenario: Scenario) -> Policy:
     """The corridor as its institutions work with every intervention switched off."""
     places = scenario.corridor.places
     officials = scenario.officials
+    language = scenario.language
     posted = {post.place for post in officials.posts
               if post.institution == "INM" and post.count > 0 and post.capacity_per_day > 0}
     return Policy(
@@ -198,15 +234,43 @@ def without_interventions(scenario: Scenario) -> Policy:
         trained_share=officials.trained_share,
         screening=Screening(untrained=officials.sensitivity_untrained,
                             trained_gain=officials.trained_sensitivity_gain,
-                            base_specificity=officials.specificity),
-        disclosure=Disclosure(**scenario.disclosure.model_dump()),
+                            base_specificity=officials.specificity,
+                            recognition_no_interpreter=language.recognition_no_interpreter),
+        disclosure=Disclosure(**scenario.disclosure.model_dump(),
+                              weight_no_interpreter=language.weight_no_interpreter),
         complicity_probability=officials.complicity_probability,
         trained_complicity_reduction=officials.trained_complicity_reduction,
         complicity_oversight=0.0,
         arrest_probability=scenario.protection.prosecution_arrest_probability,
         specialised_arrest_multiplier=1.0,
         cooperation_gain=scenario.protection.cooperation_gain,
+        interpreter_coverage=language.interpreter_coverage,
     )
+
+
+# ------------------------------------------------------------------------- laws
+
+
+def child_protection_reform(block, policy: Policy) -> Policy:
+    """The child protection reform (a law, not an FFP intervention). Mexico's 2020 reform of
+    the Migration Law and the Refugee Law, in force from 11 January 2021, ended the detention
+    of children in immigration stations. From counted day `child_protection_reform.effective_day`
+    a child whom INM would detain, or who is identified as a victim, is referred to the child
+    protection system (DIF and the Procuradurias de Proteccion de Ninas, Ninos y
+    Adolescentes) and stays in its care (state `protected`) for `days_in_care` days, up to
+    `dif_capacity` children at a time. When the DIF is full the child gets a shelter bed if
+    one is free, and otherwise is released (with their family, or alone): never the station.
+    Children already detained on the day the reform takes effect are transferred the same
+    way that evening. After their stay children set out north like anyone leaving a
+    shelter."""
+    return replace(policy, children_to_dif_from=block.effective_day,
+                   dif_capacity=block.dif_capacity, dif_days=block.days_in_care)
+
+
+#: Each law block's name and its rule, applied before the interventions.
+LAW_RULES: dict[str, Callable] = {
+    "child_protection_reform": child_protection_reform,
+}
 
 
 # ------------------------------------------------------------------ interventions

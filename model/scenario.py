@@ -21,7 +21,7 @@ import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import networkx as nx
 from pydantic import (
@@ -43,6 +43,8 @@ Probability = Field(ge=0.0, le=1.0)
 #: What may name a run folder (`runs/<name>-seed<N>`, `summaries/scenario=<name>/`): one
 #: path component that is never hidden, never read as an option, and never climbs out.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+#: A language's name in `language.spoken`: lower case letters and underscores.
+LANGUAGE_PATTERN = r"^[a-z][a-z_]{0,39}$"
 NAME_RULE = "1 to 100 letters, digits, '_', '-' or '.', starting with a letter or digit"
 #: Shares this close to a sum of 1 are rescaled to sum to 1 (numpy's sampler demands it
 #: to about 1e-8); further off is a mistake in the file and is refused.
@@ -123,7 +125,10 @@ class Arrivals(_Strict):
     daily_rate: float = Field(ge=0, le=20000, description="mean arrivals per day (Poisson)")
     share_female: float = Probability
     share_minor: float = Probability
-    share_alone: float = Field(ge=0, le=1, description="share travelling alone (not with family)")
+    share_alone: float = Field(ge=0, le=1, description="share of adults travelling alone (not "
+                               "with family)")
+    share_minor_alone: float = Field(ge=0, le=1, description="share of children travelling "
+                                     "without family (unaccompanied minors)")
     nationalities: dict[str, float] = Field(min_length=1)
     money_median_usd: float = Field(gt=0, le=100000)
     money_sigma: float = Field(ge=0, le=3, description="log-normal spread of money carried")
@@ -175,7 +180,10 @@ class Hub(_Strict):
 
     asylum_share: float = Field(ge=0, le=1, description="share of arrivals who claim asylum")
     asylum_capacity_per_day: int = Field(ge=0, le=100000)
-    grant_rate: float = Probability
+    grant_rate: float = Field(ge=0, le=1, description="grant rate of nationalities not in "
+                              "grant_rate_by_nationality")
+    grant_rate_by_nationality: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        description="COMAR's grant rate for claimants of each nationality")
     daily_spend_usd: float = Field(ge=0.01, le=1000, description="spent each day at the hub "
                                    "(at least a cent, so the days money lasts stay finite)")
     job_search_days: int = Field(ge=1, le=365, description="days between tries to find work")
@@ -185,6 +193,31 @@ class Hub(_Strict):
                                "lowers giving up: the rate is multiplied by 1 - containment x "
                                "P(checked on the way north)")
     rest_days: int = Field(ge=0, le=60, description="days a non-claimant stays before moving on")
+
+
+class Language(_Strict):
+    """Which language each nationality speaks, and what screening by Spanish-speaking
+    screeners without an interpreter does to a person who does not speak Spanish."""
+
+    spoken: dict[str, Annotated[str, Field(pattern=LANGUAGE_PATTERN)]] = Field(
+        min_length=1, description="each nationality's language ('spanish' needs no interpreter)")
+    interpreter_coverage: float = Field(ge=0, le=1, description="chance an interpreter is there "
+                                        "when a screener meets a person who does not speak "
+                                        "Spanish")
+    weight_no_interpreter: float = Field(ge=-10, le=10, description="disclosure log-odds without "
+                                         "an interpreter (no shared language)")
+    recognition_no_interpreter: float = Field(ge=0, le=1, description="sensitivity multiplier "
+                                              "without an interpreter")
+
+
+class Consular(_Strict):
+    """The countries of origin's consulates in Tapachula: a way out for exploited people and
+    assistance for identified victims of their nationality."""
+
+    consulates: dict[str, bool] = Field(description="nationalities whose country has a "
+                                        "consulate in Tapachula (true)")
+    contact_per_day: float = Field(ge=0, le=1, description="daily chance an exploited person "
+                                   "whose country has a consulate reaches it")
 
 
 class Enforcement(_Strict):
@@ -380,6 +413,19 @@ class BorderTightening(Intervention):
     raid_multiplier: float = Field(ge=1, le=50)
 
 
+class ChildProtectionReform(_Strict):
+    """The 2020 reform of the Migration and Refugee Laws (in force 11 January 2021): no child
+    in an immigration station; detained or identified children go to the child protection
+    system (DIF). A law, not an FFP intervention (see docs/ODD.md 7.18)."""
+
+    enabled: bool
+    effective_day: int = Field(ge=1, le=MAX_DAYS, description="counted day from which the "
+                               "reform is in force (day 1 is the first day after the warm-up)")
+    dif_capacity: int = Field(ge=0, le=100000, description="places for children in DIF "
+                              "shelters (centros de asistencia social)")
+    days_in_care: int = Field(ge=1, le=3650, description="days a child stays in DIF care")
+
+
 class Scenario(_Strict):
     """One complete, validated scenario: everything a run needs besides its seed."""
 
@@ -405,6 +451,9 @@ class Scenario(_Strict):
     io_collaboration: IOCollaboration
     special_prosecutor: SpecialProsecutor
     border_tightening: BorderTightening
+    language: Language
+    consular: Consular
+    child_protection_reform: ChildProtectionReform
 
     @field_validator("name")
     @classmethod
@@ -423,6 +472,7 @@ class Scenario(_Strict):
             if post.place not in known:
                 raise _CorridorProblem(f"officials.posts[{i}].place",
                                        f"no place has id {post.place} (place ids: {sorted(known)})")
+        check_nationality_tables(self)
         return self
 
     @property
@@ -447,6 +497,25 @@ INTERVENTIONS = (
 
 class _CorridorProblem(KeyedProblem):
     """Raised inside validation with the key path of the offending entry (from the root)."""
+
+
+def check_nationality_tables(scenario: Scenario) -> None:
+    """Every table keyed by nationality names only nationalities that arrive (a misspelt name
+    would silently fall back), and every arriving nationality has a language."""
+    arriving = list(scenario.arrivals.nationalities)
+    tables = {"language.spoken": scenario.language.spoken,
+              "hub.grant_rate_by_nationality": scenario.hub.grant_rate_by_nationality,
+              "consular.consulates": scenario.consular.consulates}
+    for key, table in tables.items():
+        for name in table:
+            if name not in arriving:
+                raise _CorridorProblem(
+                    f"{key}.{name}", f"no arrivals of this nationality{did_you_mean(name, arriving)}"
+                    f" (arrivals.nationalities: {', '.join(arriving)})")
+    for name in arriving:
+        if name not in scenario.language.spoken:
+            raise _CorridorProblem("language.spoken", f"no language given for '{name}' (every "
+                                   "nationality in arrivals.nationalities needs one)")
 
 
 def check_corridor(corridor: Corridor) -> None:

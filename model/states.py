@@ -41,4 +41,7 @@ VICTIM_STATES = frozenset({State.RECRUITED, State.EXPLOITED})
 
 SEXES = ("female", "male")
 AGE_GROUPS = ("adult", "minor")
+#: Victims counted by language: Spanish speakers, and people Mexican screeners need an
+#: interpreter for.
+LANGUAGE_GROUPS = ("spanish_speaking", "other_language")
 EXPLOITATION_FORMS = ("sexual", "labour")

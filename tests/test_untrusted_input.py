@@ -177,11 +177,18 @@ def test_a_value_a_run_would_choke_on_is_refused_at_validation(folder, tmp_path,
 
 def test_shares_within_the_tolerance_are_rescaled_and_run(folder, tmp_path, capsys):
     thirds = {"honduras": 0.3333333, "guatemala": 0.3333333, "haiti": 0.3333333}
-    scenario = with_changes(load_scenario(BASELINE), {"arrivals.nationalities": thirds})
+    # tables keyed by nationality may name only nationalities that arrive: keep those three
+    tables = {"language": "spoken", "hub": "grant_rate_by_nationality", "consular": "consulates"}
+    baseline = load_scenario(BASELINE)
+    kept = {f"{block}.{key}": {n: v for n, v in getattr(getattr(baseline, block), key).items()
+                               if n in thirds} for block, key in tables.items()}
+    scenario = with_changes(baseline, {"arrivals.nationalities": thirds, **kept})
     assert math.fsum(scenario.arrivals.nationalities.values()) == pytest.approx(1, abs=1e-15)
     assert scenario.arrivals.nationalities["haiti"] == pytest.approx(1 / 3, abs=1e-12)
     raw = load_raw(BASELINE)
     raw["arrivals"]["nationalities"] = thirds  # a file replaces the table whole this way
+    for block, key in tables.items():
+        raw[block][key] = kept[f"{block}.{key}"]
     path = folder / "thirds.toml"
     path.write_text(tomli_w.dumps(_deep_merge(raw, SMALL)))
     status, _out, err = cli(capsys, "run", path, "--quiet", "--out", tmp_path / "out")
