@@ -409,7 +409,7 @@ class Migrant(CellAgent):
     def head_north(self, cause: str) -> None:
         """Set out for an exit; at a place beyond the corridor's exits, leave it there."""
         if self.cell.place.kind == "exit":
-            self.set_state(State.EXITED, f"{cause} at {self.cell.place.name}")
+            self.set_state(State.EXITED, f"{cause} in {self.cell.place.name}")
         else:
             self.set_out(self.model.routes.to_exit(self.place_id), cause)
 
