@@ -63,6 +63,8 @@ class Migrant(CellAgent):
         self.smuggled = False
         self.exploiter = None  # the trafficker who recruited them, while exploited
         self.exploitation_form: str | None = None
+        self.site: tuple[int, str] | None = None  # (place id, form) held for them, while a victim
+        self.moving = False  # being taken to their site by the trafficker
         self.victim_since: int | None = None
         self.times_trafficked = 0
         self.times_detained = 0
@@ -112,6 +114,8 @@ class Migrant(CellAgent):
     def set_state(self, new: State, cause: str) -> None:
         """Change state; the ledger records the event and the model's index follows."""
         old, self.state = self.state, new
+        if old in VICTIM_STATES and new not in VICTIM_STATES:
+            self.leave_site()
         self.model.ledger.transition(self, old, new, cause)
         self.model.reindex(self, old, new)
         if new in FINAL_STATES and not self.returning:
@@ -177,12 +181,17 @@ class Migrant(CellAgent):
         pick = bisect(cumulative, self.model.streams["decisions"].random())
         return routes[min(pick, len(routes) - 1)]
 
+    @property
+    def on_the_move(self) -> bool:
+        """Travelling north, or being taken to an exploitation site."""
+        return self.state is State.IN_TRANSIT or (self.moving and self.state is State.RECRUITED)
+
     def travel(self) -> None:
         """Walk (or ride) today's distance; deal with each place reached on the way."""
-        if self.state is not State.IN_TRANSIT:
+        if not self.on_the_move:
             return
         day_left = 1.0
-        while day_left > 0 and self.state is State.IN_TRANSIT:
+        while day_left > 0 and self.on_the_move:
             leg_km = self.route.legs_km[self.leg]
             speed = self.speed_on_leg(self.leg)
             days_needed = (leg_km - self.km_into_leg) / speed
@@ -197,6 +206,9 @@ class Migrant(CellAgent):
     def speed_on_leg(self, leg: int) -> float:
         """Bus speed where buses run and the person has papers; on foot otherwise."""
         movement = self.model.params.movement
+        if self.moving:  # in the trafficker's vehicle
+            speed = self.model.params.exploitation.transfer_km_per_day
+            return speed / movement.bypass_effort if self.route.legs_bypass[leg] else speed
         if self.route.legs_bus[leg] and self.status in TRAVEL_PAPERS:
             return movement.bus_km_per_day
         if self.route.legs_bypass[leg]:
@@ -204,17 +216,25 @@ class Migrant(CellAgent):
         return self.foot_km_per_day
 
     def arrive_at(self, cell: PlaceCell) -> None:
-        """Reach a place: a papers check may stop the journey; the end of a route ends it."""
+        """Reach a place: a papers check may stop the journey; the end of a route ends it.
+
+        A victim being moved is checked like any traveller: the check is where screening
+        can find them before exploitation begins."""
         self.cell = cell
         place = cell.place
         self.model.ledger.passed(place.id)
         if self.status not in TRAVEL_PAPERS:
             officer = self.model.roster.papers_checker(place.id)
+            in_transfer = self.moving
             if officer is not None and officer.check_papers(self):
+                if in_transfer and self.state is State.DETAINED:
+                    self.model.ledger.add("victims_detained_in_transfer")
                 return
         if self.leg < len(self.route.nodes) - 1:
             return
-        if place.kind == "exit":
+        if self.moving:
+            self.become_exploited()
+        elif place.kind == "exit":
             self.set_state(State.EXITED, f"reached {place.name}")
         elif place.kind == "hub":
             self.reach_hub()
@@ -338,8 +358,9 @@ class Migrant(CellAgent):
             z += spec.weight_wait_month * (self.model.day - self.hub_day) / 30.0
         return logistic(z)
 
-    def accept_offer(self, trafficker) -> None:
-        """Deceived: the journey, the claim and the job search stop here."""
+    def accept_offer(self, trafficker, site: tuple[int, str]) -> None:
+        """Deceived: the journey, the claim and the job search stop here. The recruiter has
+        a place for them at `site` (place id, form), which is held from now on."""
         self.cancel_wakeup()
         if self.status is Status.ASYLUM_APPLICANT:
             self.status = Status.IRREGULAR  # a claim is abandoned when the claimant stops reporting
@@ -347,39 +368,68 @@ class Migrant(CellAgent):
         self.exploiter = trafficker
         self.victim_since = self.model.day
         self.times_trafficked += 1
+        self.site, self.exploitation_form = site, site[1]
+        self.model.sites.take(site)
         self.count_recruitment()
         self.set_state(State.RECRUITED, "accepted a deceptive offer")
         days = self.model.params.traffickers.transfer_days
-        self.sleep_until(self.model.day + days, self.become_exploited)
+        self.sleep_until(self.model.day + days, self.be_taken_to_site)
+
+    def be_taken_to_site(self) -> None:
+        """After the transfer days: put to work here, or driven to the site elsewhere."""
+        self._wakeup = None
+        destination = self.site[0]
+        if destination == self.place_id:
+            self.become_exploited()
+            return
+        self.route = self.choose_route(self.model.routes.to_place(self.place_id, destination))
+        self.leg, self.km_into_leg = 0, 0.0
+        self.moving = True
+        self.model.ledger.add("victims_moved")
+
+    def leave_site(self) -> None:
+        """No longer a victim (escaped, identified, detained): their place at the site is
+        free again and any journey to it stops."""
+        if self.site is not None:
+            self.model.sites.release(self.site)
+            self.site = None
+        self.moving = False
 
     def count_recruitment(self) -> None:
         """A first recruitment makes a true victim; a later one is re-trafficking."""
         ledger = self.model.ledger
         ledger.at_place(self.place_id, "recruited")
         if self.times_trafficked == 1:
-            ledger.victim("true", self.groups)
+            ledger.victim("true", (*self.groups, self.exploitation_form))
         else:
             ledger.add("retrafficked")
             if self.identified:
                 ledger.add("retrafficked_after_identification")
 
     def become_exploited(self) -> None:
+        """At the site's place: exploited there until they escape or are found."""
         self._wakeup = None
-        spec = self.model.params.traffickers
-        share = spec.sexual_share_female if self.sex == "female" else spec.sexual_share_male
-        sexual = self.model.streams["recruitment"].random() < share
-        self.exploitation_form = "sexual" if sexual else "labour"
-        if self.times_trafficked == 1:
-            self.model.ledger.victim("true", (self.exploitation_form,))
-        self.set_state(State.EXPLOITED, f"{self.exploitation_form} exploitation")
+        self.moving = False
+        place = self.cell.place
+        if place.kind == "exit":
+            self.model.ledger.add("victims_exploited_beyond_exits")
+        self.set_state(State.EXPLOITED, f"{self.exploitation_form} exploitation at {place.name}")
 
     def escape_exploitation(self) -> None:
         """Leaves exploitation unidentified: a survivor no official counts."""
         self.exploiter = None
-        self.set_out(self.model.routes.to_exit(self.place_id), "left exploitation")
+        self.head_north("left exploitation")
 
-    def be_identified(self, by: str) -> None:
-        """Identified as a victim: referral follows after the referral delay.
+    def head_north(self, cause: str) -> None:
+        """Set out for an exit; at a place beyond the corridor's exits, leave it there."""
+        if self.cell.place.kind == "exit":
+            self.set_state(State.EXITED, f"{cause} in {self.cell.place.name}")
+        else:
+            self.set_out(self.model.routes.to_exit(self.place_id), cause)
+
+    def be_identified(self, by: str, channel: str) -> None:
+        """Identified as a victim by `by` through `channel` (checkpoint, raid, inspection,
+        hotline): referral follows after the referral delay.
 
         Identifications are all counted; a person is counted as an identified victim once,
         at their first identification (as victims_true counts them once)."""
@@ -387,8 +437,9 @@ class Migrant(CellAgent):
         ledger.at_place(self.place_id, "identified")
         ledger.sample("days_to_identification", self.model.day - self.victim_since)
         ledger.add("identifications")
+        ledger.add(f"identifications_{channel}")
         if not self.identified:
-            ledger.victim("identified", (*self.groups, self.exploitation_form or "not_yet"))
+            ledger.victim("identified", (*self.groups, self.exploitation_form))
         self.identified = True
         self.set_state(State.IDENTIFIED, f"identified by {by}")
         self.sleep_until(self.model.day + self.model.policy.referral_days,
@@ -422,7 +473,7 @@ class Migrant(CellAgent):
         if (self.status is Status.IRREGULAR
                 and self.model.station.detain(self, "no shelter bed free")):
             return
-        self.set_out(self.model.routes.to_exit(self.place_id), "released without protection")
+        self.head_north("released without protection")
 
     def count_protection(self) -> None:
         if not self.protected:  # counted once, at the first protection

@@ -91,7 +91,8 @@ def add_facility(graph: nx.Graph, site: Place, name: str, kind: str) -> int:
     place = Place.model_construct(
         id=facility_id, name=f"{name} ({site.name})", kind=kind, lon=site.lon, lat=site.lat,
         shelter_beds=0, asylum_office=False, detention_capacity=0, informality=0.0,
-        check_probability=0.0, trafficker_presence=0.0)
+        check_probability=0.0, trafficker_presence=0.0, sexual_site_capacity=0,
+        labour_site_capacity=0)
     graph.add_node(facility_id, place=place)
     return facility_id
 
@@ -146,17 +147,33 @@ def road_chance_checked(routes: list[Route]) -> float:
 
 
 class RouteBook:
-    """Candidate routes from every place to the hub and to the exits, computed lazily once."""
+    """Candidate routes from every place to the hub, to the exits and to exploitation sites,
+    computed lazily once."""
 
     def __init__(self, graph: nx.Graph, hub: int, exits: list[int], check: dict[int, float]):
         self._graph, self._hub, self._exits, self._check = graph, hub, exits, check
         self._cache: dict[tuple[int, str], list[Route]] = {}
+        self._reach: dict[int, frozenset[int]] = {}
 
     def to_hub(self, origin: int) -> list[Route]:
         return self._lookup(origin, "hub", [self._hub])
 
     def to_exit(self, origin: int) -> list[Route]:
         return self._lookup(origin, "exit", self._exits)
+
+    def to_place(self, origin: int, destination: int) -> list[Route]:
+        """Routes to one place (an exploitation site), never back through the crossing."""
+        return self._lookup(origin, f"place {destination}", [destination])
+
+    def reachable(self, origin: int) -> frozenset[int]:
+        """Places a route from `origin` can end at: those joined to it without passing back
+        through the crossing (the origin itself included)."""
+        if origin not in self._reach:
+            crossing = [n for n, d in self._graph.nodes(data=True)
+                        if d["place"].kind == "crossing" and n != origin]
+            north = self._graph.subgraph(n for n in self._graph if n not in crossing)
+            self._reach[origin] = frozenset(nx.node_connected_component(north, origin))
+        return self._reach[origin]
 
     def _lookup(self, origin: int, goal: str, destinations: list[int]) -> list[Route]:
         key = (origin, goal)

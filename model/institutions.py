@@ -38,10 +38,10 @@ def screen(model: CorridorModel, person: Migrant, trained: bool, setting: str) -
     return bool(rng.random() >= policy.screening.specificity)
 
 
-def act_on_flag(model: CorridorModel, person: Migrant, by: str) -> None:
+def act_on_flag(model: CorridorModel, person: Migrant, by: str, channel: str) -> None:
     """A screener flagged the person: a victim is identified, anyone else is cleared."""
     if person.is_victim:
-        person.be_identified(by)
+        person.be_identified(by, channel)
     else:
         model.ledger.add("false_positive_referrals")
 
@@ -92,7 +92,7 @@ class Official(FixedAgent):
             return False
         if screen(self.model, person, self.trained, "checkpoint"):
             victim = person.is_victim
-            act_on_flag(self.model, person, self.institution)
+            act_on_flag(self.model, person, self.institution, "checkpoint")
             if victim:
                 return True  # identified: referral follows, not detention
             # not a victim after all: cleared by the interview, then processed like anyone
@@ -105,7 +105,7 @@ class Official(FixedAgent):
             self.be_complicit(person, f"tip-off before a raid at {self.cell.place.name}")
             return
         if screen(self.model, person, self.trained, "raid"):
-            act_on_flag(self.model, person, self.institution)
+            act_on_flag(self.model, person, self.institution, "raid")
             return
         if person.status is Status.IRREGULAR:
             self.model.station.detain(person, f"picked up in an INM operation at "
@@ -120,7 +120,7 @@ class Official(FixedAgent):
             self.be_complicit(person, f"tip-off before an inspection at {self.cell.place.name}")
             return
         if screen(self.model, person, self.trained, "inspection"):
-            act_on_flag(self.model, person, self.institution)
+            act_on_flag(self.model, person, self.institution, "inspection")
 
     # ------------------------------------------------------------ prosecutor
 
@@ -335,7 +335,7 @@ class SupportOrganisation(FixedAgent):
         self.calls_today += 1
         self.model.ledger.add("hotline_calls")
         if screen(self.model, person, trained=True, setting="hotline"):
-            act_on_flag(self.model, person, self.institution)
+            act_on_flag(self.model, person, self.institution, "hotline")
 
     def admit(self) -> bool:
         if self.beds_used >= self.beds:
@@ -377,7 +377,7 @@ class Consulates:
                     and rng.random() < self.contact_per_day):
                 self.model.ledger.add("consular_contacts")
                 if screen(self.model, person, trained=False, setting="consulate"):
-                    act_on_flag(self.model, person, self.institution)
+                    act_on_flag(self.model, person, self.institution, "consulate")
 
     def assist(self, person: Migrant) -> bool:
         """An identified victim without a shelter bed: their consulate, if any, assists them

@@ -76,8 +76,27 @@ def _victim_outcomes() -> list[Outcome]:
         meaning, better = meanings[measure]
         for form in EXPLOITATION_FORMS:
             out.append(Outcome(f"victims_{measure}_{form}", "people",
-                               f"{meaning}, in {form} exploitation", better))
+                               f"{meaning}, recruited for {form} exploitation", better))
     return out
+
+
+def _journey_outcomes() -> list[Outcome]:
+    """Victims' journeys to the sites, and identifications by the channel that made them."""
+    channels = {"checkpoint": "papers checks (victims being taken to a site)",
+                "raid": "INM operations at sites", "inspection": "inspections at sites",
+                "hotline": "the hotline", "consulate": "consular staff"}
+    return [
+        Outcome("victims_moved", "journeys", "victims taken by a trafficker from where they "
+                "were recruited to a site elsewhere"),
+        Outcome("victims_detained_in_transfer", "detentions", "detentions at papers checks of "
+                "victims being taken to a site (part of victims_detained_unidentified)", False),
+        Outcome("victims_exploited_beyond_exits", "people", "victims put to work at sites "
+                "beyond the corridor's exits (counted each time)"),
+        Outcome("recruitments_prevented_sites_full", "offers", "accepted offers that led to no "
+                "recruitment because no site the person could be taken to had room"),
+        *(Outcome(f"identifications_{channel}", "identifications", f"identifications by "
+                  f"{meaning}") for channel, meaning in channels.items()),
+    ]
 
 
 #: Every scalar outcome of a run, in the order `summary.json` lists them.
@@ -142,6 +161,7 @@ OUTCOMES: tuple[Outcome, ...] = (
             True),
     Outcome("consular_assisted", "people", "identified victims without a shelter bed assisted "
             "by their consulate instead of detained", True),
+    *_journey_outcomes(),
 )
 OUTCOME_BY_NAME = {o.name: o for o in OUTCOMES}
 OUTCOME_NAMES = tuple(OUTCOME_BY_NAME)
@@ -373,6 +393,8 @@ def _measure(model: CorridorModel) -> dict:
                  "smuggled", "identifications", "children_detained", "children_referred_dif",
                  "dif_full", "consular_contacts", "consular_assisted"):
         measured[name] = tally[name]
+    for outcome in _journey_outcomes():
+        measured[outcome.name] = tally[outcome.name]
     for measure in ("true", "identified", "protected"):
         for group in (*SEXES, *AGE_GROUPS):
             measured[f"victims_{measure}_{group}"] = victims[(measure, group)]

@@ -12,9 +12,11 @@ A day (one Mesa step, then the day's wake-ups, then the day's record):
    inspections, INM operations and the hotline reach exploited people, who are
    screened (identified or not); some exploited people escape; then exploited people
    whose country has a consulate in the hub may reach it;
-3. travellers walk or ride on, in random order; INM officers at checkpoints check
-   the papers of some people passing (screening, detention, or extortion);
-4. traffickers approach the people present where they operate;
+3. travellers walk or ride on, and victims are driven to their exploitation sites, in
+   random order; INM officers at checkpoints check the papers of some people passing
+   (screening, detention, or extortion);
+4. traffickers approach the people present where they operate, and place those who
+   accept at a site with room;
 5. sleeping people whose wake-up falls today act (Mesa events, default priority):
    money runs out, giving up, end of detention, referral, shelter, visa;
 6. every 30 days traffickers adapt (entry, exit, relocation);
@@ -58,7 +60,7 @@ from model.ledger import Ledger, series_reporters
 from model.policy import resolve
 from model.scenario import Scenario
 from model.states import FINAL_STATES, State
-from model.traffickers import Trafficker, TraffickerMarket
+from model.traffickers import SiteMarket, Trafficker, TraffickerMarket
 
 #: One random stream per subsystem, spawned in this order from the run's seed.
 STREAMS = ("arrivals", "decisions", "recruitment", "screening", "enforcement")
@@ -86,6 +88,7 @@ class CorridorModel(Model):
                                    strict=True)
         }
         self._build_corridor()
+        self.sites = SiteMarket(self)
         self._open_institutions()
         self._place_traffickers()
         self.datacollector = DataCollector(model_reporters=series_reporters())
@@ -166,12 +169,14 @@ class CorridorModel(Model):
         self.traffickers_act()
 
     def move_travellers(self) -> None:
-        """Everyone in transit walks or rides on, in random order.
+        """Everyone in transit walks or rides on, and victims being taken to their site are
+        driven on, all in random order.
 
         The people in transit are read from the model's by-state index rather than an
         `AgentSet`, so no weak references are made and dropped for thousands of trips a day.
         """
         travellers = list(self.by_state[State.IN_TRANSIT])
+        travellers += [p for p in self.by_state[State.RECRUITED] if p.moving]
         self.random.shuffle(travellers)
         for person in travellers:
             person.travel()
@@ -224,22 +229,36 @@ class CorridorModel(Model):
             self._route_choice[key] = list(accumulate(w / total for w in weights))
         return self._route_choice[key]
 
+    def detection_per_day(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Daily chances of an inspection and of an INM operation reaching an exploited
+        person, by the form of their exploitation: inspections visit farms and building
+        sites more than bars, operations bars and rooms more than farms."""
+        detection = self.params.detection
+        inspection = {"labour": detection.inspection_find_per_day,
+                      "sexual": detection.inspection_find_per_day
+                      * detection.inspection_reach_sexual}
+        raid = {"sexual": self.policy.raid_find_per_day,
+                "labour": self.policy.raid_find_per_day * detection.raid_reach_labour}
+        return inspection, raid
+
     def reach_exploited_people(self) -> None:
-        """Each exploited person may escape, call the hotline, or meet an inspection or raid."""
+        """Each exploited person may escape, call the hotline, or meet an inspection or raid
+        at their site's place (only where inspectors or INM officers are posted)."""
         params, policy = self.params, self.policy
         decisions, enforcement = self.streams["decisions"], self.streams["enforcement"]
         hotline = policy.hotline_contact_per_day
+        inspection, raid = self.detection_per_day()
         for person in list(self.by_state[State.EXPLOITED]):
-            place = person.place_id
+            place, form = person.place_id, person.exploitation_form
             if decisions.random() < params.traffickers.escape_per_day:
                 person.escape_exploitation()
             elif hotline > 0 and person.informed and decisions.random() < hotline:
                 self.shelter.take_call(person)
-            elif enforcement.random() < params.detection.inspection_find_per_day:
+            elif enforcement.random() < inspection[form]:
                 inspector = self.roster.on_duty(place, "inspector")
                 if inspector is not None:
                     inspector.inspect(person)
-            elif enforcement.random() < policy.raid_find_per_day:
+            elif enforcement.random() < raid[form]:
                 officer = self.roster.on_duty(place, "INM")
                 if officer is not None:
                     officer.raid(person)

@@ -99,6 +99,14 @@ class Place(_Strict):
     trafficker_presence: float = Field(
         0.0, ge=0, le=1000, description="relative weight of traffickers starting here"
     )
+    sexual_site_capacity: int = Field(
+        0, ge=0, le=100000, description="victims of sexual exploitation the place's bars, "
+        "cantinas and rented rooms can hold at once (0: no such site here)"
+    )
+    labour_site_capacity: int = Field(
+        0, ge=0, le=100000, description="victims of labour exploitation the place's farms, "
+        "building sites and workshops can hold at once (0: no such site here)"
+    )
 
 
 class Link(_Strict):
@@ -256,9 +264,8 @@ class Traffickers(_Strict):
     weight_wait_month: float = Field(ge=-10, le=10, description="per 30 days waited at the hub")
     weight_informed: float = Field(ge=-10, le=10, description="outreach information (negative)")
     weight_papers: float = Field(ge=-10, le=10, description="TVRH or refugee papers (negative)")
-    transfer_days: int = Field(ge=0, le=90, description="days from recruitment to exploitation")
-    sexual_share_female: float = Probability
-    sexual_share_male: float = Probability
+    transfer_days: int = Field(ge=0, le=90, description="days from recruitment to being put "
+                               "to work at a site here, or to setting off for a site elsewhere")
     escape_per_day: float = Field(ge=0, le=1)
     entry_rule: Literal["market", "recruits", "fixed"] = Field(
         description="how new recruiters enter: the market's room (market), in proportion to "
@@ -313,15 +320,67 @@ class Officials(_Strict):
     bribe_usd: float = Field(ge=0, le=10000)
 
 
+class Exploitation(_Strict):
+    """Whom the market for exploited people wants, and how victims are moved to its sites.
+
+    Where the sites are is in the corridor (`Place.sexual_site_capacity`,
+    `Place.labour_site_capacity`). A recruiter places a victim at a site with probability
+    proportional to the demand for the victim's group in the site's form times the room left
+    there, so the form comes from who the victim is and where the market has room."""
+
+    transfer_km_per_day: float = Field(
+        gt=0, le=1500, description="km a day a trafficker moves a victim by car, van or bus "
+        "(bypass paths count movement.bypass_effort times)")
+    sexual_demand_woman: float = Field(ge=0, le=1000, description="relative demand for women "
+                                       "in sexual exploitation, per place of room")
+    labour_demand_woman: float = Field(ge=0, le=1000, description="relative demand for women "
+                                       "in labour exploitation, per place of room")
+    sexual_demand_man: float = Field(ge=0, le=1000)
+    labour_demand_man: float = Field(ge=0, le=1000)
+    sexual_demand_girl: float = Field(ge=0, le=1000)
+    labour_demand_girl: float = Field(ge=0, le=1000)
+    sexual_demand_boy: float = Field(ge=0, le=1000)
+    labour_demand_boy: float = Field(ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _every_group_is_wanted(self) -> Exploitation:
+        """A group with no demand in either form could never be recruited: a silent way to
+        switch trafficking off for it, which the traffickers' weights say openly instead."""
+        for group in DEMAND_GROUPS:
+            if self.demand(group, "sexual") + self.demand(group, "labour") <= 0:
+                raise KeyedProblem(f"sexual_demand_{group}", f"sexual_demand_{group} and "
+                                   f"labour_demand_{group} are both 0: at least one must be > 0 "
+                                   "(to make offers to this group fail, use traffickers.weight_*)")
+        return self
+
+    def demand(self, group: str, form: str) -> float:
+        return getattr(self, f"{form}_demand_{group}")
+
+
+#: The groups the market tells apart (sex by age): woman, man, girl, boy.
+DEMAND_GROUPS = ("woman", "man", "girl", "boy")
+
+
 class Detection(_Strict):
-    """How exploited people come to officials' attention."""
+    """How exploited people come to officials' attention, by the form of their exploitation.
+
+    Labour inspections visit farms and building sites more than bars; INM and police
+    operations target bars and rooms more than farms."""
 
     inspection_find_per_day: float = Field(
-        ge=0, le=1, description="chance a labour/police inspection finds an exploited person"
+        ge=0, le=1, description="chance a labour/police inspection finds an exploited person "
+        "at a labour site"
     )
     raid_find_per_day: float = Field(
-        ge=0, le=1, description="chance an INM operation picks up an irregular worker or victim"
+        ge=0, le=1, description="chance an INM operation reaches an exploited person at a "
+        "sexual-exploitation site (bars, rooms)"
     )
+    inspection_reach_sexual: float = Field(
+        ge=0, le=1, description="inspections reach a person in sexual exploitation this many "
+        "times as often as one in labour exploitation")
+    raid_reach_labour: float = Field(
+        ge=0, le=1, description="INM operations reach a person in labour exploitation this many "
+        "times as often as one in sexual exploitation")
 
 
 class Disclosure(_Strict):
@@ -442,6 +501,7 @@ class Scenario(_Strict):
     traffickers: Traffickers
     smugglers: Smugglers
     officials: Officials
+    exploitation: Exploitation
     detection: Detection
     disclosure: Disclosure
     protection: Protection
@@ -473,6 +533,7 @@ class Scenario(_Strict):
                 raise _CorridorProblem(f"officials.posts[{i}].place",
                                        f"no place has id {post.place} (place ids: {sorted(known)})")
         check_nationality_tables(self)
+        check_sites(self.corridor)
         return self
 
     @property
@@ -554,6 +615,35 @@ def check_corridor(corridor: Corridor) -> None:
         )
     _check_links_unique(corridor)
     _check_way_north(corridor, graph)
+
+
+def check_sites(corridor: Corridor) -> None:
+    """Exploitation sites stand where a victim can be taken: not at the crossing (routes
+    never pass back through it) and reachable from the hub without crossing it (a site in a
+    part of the corridor joined to the rest only through the crossing could never be filled
+    by the recruiters north of it)."""
+    kind = {p.id: p.kind for p in corridor.places}
+    crossing = next(pid for pid, k in kind.items() if k == "crossing")
+    hub = next(pid for pid, k in kind.items() if k == "hub")
+    graph = nx.Graph()
+    graph.add_nodes_from(pid for pid in kind if pid != crossing)
+    graph.add_edges_from((link.a, link.b) for link in corridor.links
+                         if crossing not in (link.a, link.b))
+    north = nx.node_connected_component(graph, hub)
+    for i, place in enumerate(corridor.places):
+        if not (place.sexual_site_capacity or place.labour_site_capacity):
+            continue
+        field = "sexual" if place.sexual_site_capacity else "labour"
+        if place.kind == "crossing":
+            raise _CorridorProblem(
+                f"corridor.places[{i}].{field}_site_capacity", "the crossing cannot hold "
+                "exploitation sites (victims are never taken back through it); put them at a "
+                "place north of it")
+        if place.id not in north:
+            raise _CorridorProblem(
+                f"corridor.places[{i}].{field}_site_capacity", f"place {place.id} cannot be "
+                f"reached from the hub without passing the crossing, so no victim could be "
+                "taken there; link it to the corridor north of the crossing")
 
 
 def _check_links_unique(corridor: Corridor) -> None:

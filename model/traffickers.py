@@ -2,7 +2,8 @@
 
 A trafficker looks over a few people at its place each day, approaches the
 most vulnerable-looking ones with a deceptive offer (a job, a ride, a room), and
-some accept. Once a month traffickers adapt: some leave the trade, some move to
+some accept; the recruiter places them at an exploitation site with room
+(`SiteMarket`). Once a month traffickers adapt: some leave the trade, some move to
 where enforcement is weak, and new ones enter while the trade pays.
 """
 
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from mesa.discrete_space import CellAgent
+
+from model.states import EXPLOITATION_FORMS
 
 if TYPE_CHECKING:
     from model.agents import Migrant
@@ -52,8 +55,17 @@ class Trafficker(CellAgent):
             target = _weighted_index(chances, rng.random() * total)
             person = pool.pop(target)
             if rng.random() < chances[target]:
-                self.recruits += 1
-                person.accept_offer(self)
+                self.recruit(person)
+
+    def recruit(self, person: Migrant) -> None:
+        """The person accepted: place them at a site with room, or, when no site the person
+        could be taken to has room, recruit no one (the trade recruits for its demand)."""
+        site = self.model.sites.choose(person)
+        if site is None:
+            self.model.ledger.add("recruitments_prevented_sites_full")
+            return
+        self.recruits += 1
+        person.accept_offer(self, site)
 
     def be_arrested(self) -> None:
         """An arrest removes the trafficker from the trade."""
@@ -209,3 +221,58 @@ def _weighted_index(weights: list[float], threshold: float) -> int:
         if threshold < running:
             return i
     return len(weights) - 1
+
+
+class SiteMarket:
+    """The places where exploited people are held, and how full they are.
+
+    Each place of the corridor may have room for victims of sexual exploitation (bars,
+    cantinas, rented rooms) and of labour exploitation (farms, building sites): its sites.
+    A recruiter places a victim at a site with probability proportional to the demand for
+    the victim's group (woman, man, girl, boy) in that site's form times the room left there,
+    among the sites a route can reach. So the form of exploitation follows from who the
+    victim is and where the market has room, not from a fixed share; a full market recruits
+    no one. A place is taken at recruitment (the recruiter recruits for a job) and freed when
+    the person stops being a victim (escape, identification, detention).
+    (Not a Mesa agent: it has no rules of its own to schedule.)
+    """
+
+    def __init__(self, model: CorridorModel):
+        self.model = model
+        self.spec = model.params.exploitation
+        self.capacity: dict[tuple[int, str], int] = {}
+        for place in model.params.corridor.places:
+            for form in EXPLOITATION_FORMS:
+                room = getattr(place, f"{form}_site_capacity")
+                if room > 0:
+                    self.capacity[(place.id, form)] = room
+        self.used: dict[tuple[int, str], int] = dict.fromkeys(self.capacity, 0)
+
+    def choose(self, person: Migrant) -> tuple[int, str] | None:
+        """A site (place id, form) for this person, or None when no site they can be taken
+        to has room. One draw on the recruitment stream."""
+        reachable = self.model.routes.reachable(person.place_id)
+        group = demand_group(person)
+        sites, weights = [], []
+        for site, capacity in self.capacity.items():
+            weight = self.spec.demand(group, site[1]) * (capacity - self.used[site])
+            if weight > 0 and site[0] in reachable:
+                sites.append(site)
+                weights.append(weight)
+        if not sites:
+            return None
+        total = sum(weights)
+        return sites[_weighted_index(weights, self.model.streams["recruitment"].random() * total)]
+
+    def take(self, site: tuple[int, str]) -> None:
+        self.used[site] += 1
+
+    def release(self, site: tuple[int, str]) -> None:
+        self.used[site] -= 1
+
+
+def demand_group(person: Migrant) -> str:
+    """The group the market tells apart: woman, man, girl or boy."""
+    if person.sex == "female":
+        return "girl" if person.minor else "woman"
+    return "boy" if person.minor else "man"
