@@ -41,7 +41,7 @@ def _posts(*posts: tuple[str, int]) -> list[dict]:
 
 def small(baseline_raw, corridor: dict | None = None, posts=(("INM", 2),), **changes):
     """The small corridor: many offers accepted, screening that finds a victim who meets it,
-    no channel but those the test opens (no raids, inspections or hotline, no escape)."""
+    no channel but those the test opens (no raids, inspections, hotline or consulates, no escape)."""
     return variant(baseline_raw, **{
         "days": 60, "arrivals.daily_rate": 20, "hub.asylum_share": 0.0, "hub.rest_days": 5,
         "corridor": corridor or _corridor(), "officials.posts": _posts(*posts),
@@ -49,7 +49,7 @@ def small(baseline_raw, corridor: dict | None = None, posts=(("INM", 2),), **cha
         "traffickers.offer_success": 0.3, "traffickers.escape_per_day": 0.0,
         "officials.sensitivity_untrained": 0.9, "officials.complicity_probability": 0.0,
         "disclosure.base": 1.0, "detection.inspection_find_per_day": 0.0,
-        "detection.raid_find_per_day": 0.0, **changes})
+        "detection.raid_find_per_day": 0.0, "consular.contact_per_day": 0.0, **changes})
 
 
 def test_a_victim_can_be_identified_at_a_checkpoint(baseline_raw):
