@@ -228,6 +228,9 @@ def run_calibration(request: CalibrateRequest) -> CalibrateReport:
                          f"up to {max(left, 0)} generations; engine {engine['kind']}"
                          f"{', ' + str(engine['workers']) + ' workers' if 'workers' in engine else ''}"
                          f"; {out}")
+        if left <= 0:
+            request.progress(f"nothing to run: {done} generations already, max_generations is "
+                             f"{spec.abc.max_generations} (raise it in the file to go on)")
         try:
             if left > 0:
                 _run(abc, spec, left, request.progress)
@@ -304,7 +307,10 @@ def _sampler(pyabc, request: CalibrateRequest):
         return sampler, {"kind": "dask", "address": request.scheduler,
                          "workers": len(client.nthreads())}, client.close
     workers = default_workers() if request.workers is None else request.workers
-    workers = min(workers, max_workers())
+    if workers > max_workers():
+        request.progress(f"note: --workers {workers} is more than the cap; using "
+                         f"{max_workers()}")
+        workers = max_workers()
     if workers <= 1:
         return pyabc.SingleCoreSampler(), {"kind": "single-core"}, lambda: None
     sampler = pyabc.MulticoreEvalParallelSampler(n_procs=workers, check_max_eval=True)
@@ -341,11 +347,26 @@ def _run(abc, spec: CalibrationSpec, generations: int, progress) -> None:
             with np.errstate(invalid="ignore"):  # pyabc computes inf - inf after generation 0
                 stop = abc.check_terminate(t=t, acceptance_rate=result["acceptance_rate"])
             if stop:
+                progress(f"stopped: {_stop_reason(abc, spec, t, result['acceptance_rate'])}")
                 break
             t += 1
     finally:
         abc.history.done(end_time=datetime.now())
         abc.sampler.stop()
+
+
+def _stop_reason(abc, spec: CalibrationSpec, t: int, acceptance_rate: float) -> str:
+    settings = spec.abc
+    if abc.eps(t) <= 0:
+        return "epsilon reached 0: every accepted set's run lies inside every band"
+    if acceptance_rate < settings.min_acceptance_rate:
+        return (f"acceptance rate {acceptance_rate:.1%} below min_acceptance_rate "
+                f"{settings.min_acceptance_rate:g}")
+    if abc.history.total_nr_simulations >= settings.max_total_simulations:
+        return f"max_total_simulations ({settings.max_total_simulations}) reached"
+    if t >= abc.max_t:
+        return f"max_generations ({settings.max_generations}) reached"
+    return "max_walltime_minutes reached"
 
 
 def _write_env(out: Path, spec: CalibrationSpec, engine: dict) -> None:

@@ -81,10 +81,9 @@ def export(history, spec: CalibrationSpec, out: Path, report: CalibrateReport) -
             first = sims.loc[sims["failed"] == 1, "error"].dropna()
             lines.append(f"warning: {failed} of {len(sims)} runs failed ({share:.0%}); first "
                          f"error: {first.iloc[0] if len(first) else '?'} (see {out}/sims/)")
-    lines.append("which patterns constrain which parameters (rank correlation, over all "
-                 "logged runs, between the parameter and the pattern's distance from its "
-                 "band, n/a where no run missed the band; and the posterior 95% interval as a "
-                 "share of the prior's):")
+    lines.append("which patterns constrain which parameters (Spearman rank correlation, over "
+                 "all logged runs, between the parameter and the pattern's value; and the "
+                 "posterior 95% interval as a share of the prior's):")
     lines.extend(f"  {row}" for row in format_constraints(constraints))
     if report.interrupted:
         lines.append(f"interrupted: resume with 'corridor calibrate {spec.file} --resume "
@@ -122,10 +121,13 @@ def accepted_frame(history, spec: CalibrationSpec, t: int) -> pd.DataFrame:
 def constraint_table(sims: pd.DataFrame, accepted: pd.DataFrame,
                      spec: CalibrationSpec) -> pd.DataFrame:
     """Per pattern and parameter: Spearman's rank correlation over every logged run between
-    the parameter and the pattern's band error (how far outside its band the run fell), and
-    the narrowing of the posterior: its 95% interval's width over the prior's (log scale for a
-    log prior). A strong correlation says the pattern pushes on that parameter; a width well
-    below 1 says the patterns together pin it."""
+    the parameter and the pattern's value, and the narrowing of the posterior: its 95%
+    interval's width over the prior's (log scale for a log prior). A strong correlation says
+    the parameter moves the pattern, so the pattern's band constrains it (the distance from a
+    band is V-shaped in a parameter, so it is the value, not the distance, that is
+    correlated); a width well below 1 says the patterns together pin the parameter. The runs
+    are those ABC chose, denser where the posterior is, so this is a screening, not a
+    sensitivity index."""
     from pyabc.weighted_statistics import weighted_quantile
     from scipy import stats
 
@@ -139,7 +141,7 @@ def constraint_table(sims: pd.DataFrame, accepted: pd.DataFrame,
             width = (hi - lo) / (p.high - p.low)
         for target in spec.targets:
             rho, n = math.nan, 0
-            column = f"error_{target.id}"
+            column = target.id
             if not sims.empty and column in sims:
                 pair = sims[[p.name, column]].dropna()
                 n = len(pair)

@@ -27,7 +27,7 @@ from tests.conftest import ROOT, run_cli, scenarios_folder
 
 TRUTH = {"arrivals.daily_rate": 30.0, "hub.asylum_share": 0.4}
 RECORD_SEED = 11
-TOLERANCE = 0.1  # bands are the record's value +/- 10%
+TOLERANCE = 0.15  # bands are the record's value +/- 15%
 
 TINY_SCENARIO = """
 extends = "baseline_2018.toml"
@@ -107,7 +107,7 @@ seed = 7
 """
 
 
-def make_setup(root: Path, days: int = 20, population: int = 20, generations: int = 4,
+def make_setup(root: Path, days: int = 20, population: int = 20, generations: int = 8,
                bands: dict | None = None) -> Path:
     """root/scenarios/tiny.toml, root/patterns.toml with bands around the record (the tiny
     corridor run once at TRUTH), and root/calib.toml; returns the calibration file."""
@@ -179,8 +179,9 @@ def test_posterior_covers_the_known_parameters(tmp_path):
     constraints = pd.read_csv(out / "constraints.csv")
     rho = constraints.set_index(["pattern", "parameter"])["spearman_rho"]
     # each pattern is driven by its own parameter
-    assert abs(rho["claim_share", "hub.asylum_share"]) > abs(
-        rho["claim_share", "arrivals.daily_rate"])
+    assert rho["claim_share", "hub.asylum_share"] > 0.8
+    assert rho["arrivals_per_day", "arrivals.daily_rate"] > 0.8
+    assert abs(rho["claim_share", "arrivals.daily_rate"]) < 0.5
     assert "posterior (weighted median and 95% interval" in result.stdout
     ensemble = sorted((out / "ensemble").glob("set-*.toml"))
     assert len(ensemble) == 20
@@ -293,6 +294,12 @@ def test_resume_without_a_history_is_refused(tmp_path):
     line = one_line_error(calibrate(path, "--out", tmp_path / "empty", "--resume"))
     assert "no abc.db to resume" in line
     assert not (tmp_path / "empty").exists()
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "abc.db").write_text("not a database")
+    line = one_line_error(calibrate(path, "--out", garbage, "--resume"))
+    assert "cannot be read as a calibration history" in line
+    assert sorted(p.name for p in garbage.iterdir()) == ["abc.db"]
 
 
 def test_same_seed_single_core_runs_are_identical(tmp_path):
