@@ -175,12 +175,13 @@ def plot_posterior(accepted: pd.DataFrame, generations: pd.DataFrame, spec: Cali
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     names = spec.names
     d = len(names)
-    size = max(d, 3)
-    fig = plt.figure(figsize=(2.6 * size, 2.6 * (size + 1)))
-    grid = fig.add_gridspec(size + 1, size)
+    size = max(d, 3)  # columns: the pairs, or the three diagnostics if wider
+    fig = plt.figure(figsize=(2.6 * size, 2.6 * (d + 1)))
+    grid = fig.add_gridspec(d + 1, size)
     w = accepted["weight"].to_numpy()
     for i, a in enumerate(names):
         prior = next(p for p in spec.parameters if p.name == a)
@@ -197,8 +198,13 @@ def plot_posterior(accepted: pd.DataFrame, generations: pd.DataFrame, spec: Cali
                 other = next(p for p in spec.parameters if p.name == b)
                 ax.set_xlim(other.low, other.high)
                 ax.set_ylim(prior.low, prior.high)
-            if prior.log and i == j:
+            other = next(p for p in spec.parameters if p.name == b)
+            if other.log:
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())
+            if prior.log and i != j:
+                ax.set_yscale("log")
+                ax.yaxis.set_minor_formatter(NullFormatter())
             if i == d - 1:
                 ax.set_xlabel(b, fontsize=7)
             if j == 0 and i != j:
@@ -207,7 +213,7 @@ def plot_posterior(accepted: pd.DataFrame, generations: pd.DataFrame, spec: Cali
     panels = [("epsilon", "epsilon (band distance)"), ("acceptance_rate", "acceptance rate"),
               ("ess", "effective sample size")]
     for k, (column, title) in enumerate(panels):
-        ax = fig.add_subplot(grid[size, k])
+        ax = fig.add_subplot(grid[d, k])
         values = generations[column].replace([np.inf, -np.inf], np.nan)
         ax.plot(generations["t"], values, marker="o")
         ax.set_title(title, fontsize=8)

@@ -364,3 +364,33 @@ def test_band_distance_is_zero_inside_every_band():
     assert distance({"a": 4.0, "b": 5.0}) == pytest.approx(math.sqrt(0.5 ** 2 / 2))
     assert distance({"a": 0.0, "b": 12.0}) == pytest.approx(math.sqrt((0.25 + 0.04) / 2))
     assert math.isnan(distance({"a": math.nan, "b": 5.0}))
+
+
+def test_sigterm_stops_exports_and_resumes(tmp_path, monkeypatch):
+    """SIGTERM (sent here from inside the 8th run) ends the command like Ctrl-C: the finished
+    generation is exported, the status is 130, and --resume continues after it."""
+    import os
+    import signal
+
+    real = calibrate_module.simulate
+    calls = {"n": 0}
+
+    def terminated_midway(params, seed, days=None, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(params, seed, days, **kwargs)
+
+    monkeypatch.setattr(calibrate_module, "simulate", terminated_midway)
+    path = tiny(tmp_path, generations=3)
+    out = tmp_path / "out"
+    before = signal.getsignal(signal.SIGTERM)
+    stopped = calibrate(path, "--workers", "0", "--out", out)
+    assert stopped.returncode == 130, stopped.stderr
+    assert "interrupted: resume with" in stopped.stdout
+    assert list(pd.read_csv(out / "generations.csv")["t"]) == [0]
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler was put back
+    monkeypatch.setattr(calibrate_module, "simulate", real)
+    resumed = calibrate(path, "--workers", "0", "--out", out, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert list(pd.read_csv(out / "generations.csv")["t"]) == [0, 1, 2]
