@@ -192,6 +192,10 @@ def run_calibration(request: CalibrateRequest) -> CalibrateReport:
     elif db.exists():
         raise CalibrationError(f"{db} exists: refusing to overwrite a calibration; add "
                                "--resume to continue it, or choose another --out")
+    elif out.exists() and not (out.is_dir() and not any(out.iterdir())):
+        raise CalibrationError(f"{out}: exists and is not an empty folder (a batch or another "
+                               "run's files would be mixed with the calibration's); choose a "
+                               "new --out")
     _check_workers(request)
     import pyabc  # 2.4 s of imports: only once the file has been checked
 

@@ -289,6 +289,16 @@ def test_existing_history_is_not_overwritten_and_resume_checks_the_config(tmp_pa
     assert len(env["sessions"]) == 2 and env["packages"]["pyabc"] == "0.13.0"
 
 
+def test_a_folder_with_other_files_is_refused(tmp_path):
+    path = tiny(tmp_path)
+    other = tmp_path / "batch"
+    other.mkdir()
+    (other / "env.json").write_text("{}")
+    line = one_line_error(calibrate(path, "--workers", "0", "--out", other))
+    assert "exists and is not an empty folder" in line
+    assert (other / "env.json").read_text() == "{}"
+
+
 def test_resume_without_a_history_is_refused(tmp_path):
     path = tiny(tmp_path)
     line = one_line_error(calibrate(path, "--out", tmp_path / "empty", "--resume"))
