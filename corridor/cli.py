@@ -1,4 +1,4 @@
-"""`corridor run | describe | batch | sweep | runs | compare | report | patterns | classroom`: parse arguments, call the model or the analysis, print results.
+"""`corridor run | describe | batch | sweep | calibrate | runs | compare | report | patterns | classroom`: parse arguments, call the model or the analysis, print results.
 
 User mistakes (a bad scenario file, a bad option) end with one line on stderr
 and exit status 2, never a traceback. Output into a closed pipe (`corridor compare ... |
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     describe.set_defaults(handler=command_describe)
     add_batch_parser(commands)
     add_sweep_parser(commands)
+    add_calibrate_parser(commands)
     add_runs_parser(commands)
     add_analysis_parsers(commands)
     add_classroom_parser(commands)
@@ -221,6 +222,55 @@ def command_sweep(args: argparse.Namespace) -> int:
     print(result.summary, end="")
     print(f"wrote {', '.join(str(p.relative_to(store.path)) for p in result.files)} "
           f"in {store.path}")
+    return 0
+
+
+def add_calibrate_parser(commands) -> None:
+    calibrate = commands.add_parser(
+        "calibrate", help="fit uncertain parameters to calibration patterns (ABC-SMC, pyabc)",
+        description="Approximate Bayesian computation (pyabc's ABC-SMC) of a calibration file "
+        "(scenarios/calibration/*.toml): priors on scenario parameters, fitted to the "
+        "calibration patterns it names (never to validation patterns). Writes abc.db (the "
+        "resumable history), generations.csv, accepted.parquet, posterior.png, ensemble/ and "
+        "a summary into --out.")
+    calibrate.add_argument("calibration", type=Path, metavar="CALIBFILE",
+                           help="calibration file, e.g. scenarios/calibration/baseline_2018.toml")
+    calibrate.add_argument("--out", type=Path, help="output folder (default "
+                           "runs/calibrate-<name>-<date-time>)")
+    calibrate.add_argument("--resume", action="store_true",
+                           help="continue the calibration in --out after its last generation")
+    where = calibrate.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=seed_int,
+                       help="local worker processes (default: one per core; 0 or 1 = "
+                       "single-core, reproducible from the file's [abc] seed)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="use an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    calibrate.set_defaults(handler=command_calibrate)
+
+
+def command_calibrate(args: argparse.Namespace) -> int:
+    import signal
+
+    from analysis.calibrate import CalibrateRequest, run_calibration
+
+    if args.resume and args.out is None:
+        raise UserError("--resume needs --out, the folder of the calibration to continue")
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:  # SIGTERM ends the run like Ctrl-C: results exported, workers stopped, resumable
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (an embedding program): leave signals alone
+        previous = None
+    try:
+        report = run_calibration(CalibrateRequest(
+            file=args.calibration, out=args.out, resume=args.resume, workers=args.workers,
+            scheduler=args.scheduler, progress=lambda line: print(line, flush=True)))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    print(report.summary)
     return 0
 
 
