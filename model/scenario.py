@@ -14,6 +14,7 @@ every number is finite and bounded, shares sum to 1, every place has a way north
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import re
@@ -21,7 +22,7 @@ import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import networkx as nx
 from pydantic import (
@@ -127,6 +128,20 @@ class Arrivals(_Strict):
     nationalities: dict[str, float] = Field(min_length=1)
     money_median_usd: float = Field(gt=0, le=100000)
     money_sigma: float = Field(ge=0, le=3, description="log-normal spread of money carried")
+    monthly_rates: dict[str, Annotated[float, Field(gt=0, le=20000)]] | None = Field(
+        None, description="mean arrivals per day by calendar month ('YYYY-MM' = rate); needs "
+        "start_date; a month not listed uses daily_rate")
+
+    @field_validator("monthly_rates")
+    @classmethod
+    def _months_are_months(cls, rates: dict[str, float] | None) -> dict[str, float] | None:
+        """Keys are calendar months written YYYY-MM, so a typo cannot silently fall back to
+        daily_rate."""
+        for key in rates or {}:
+            if parse_month(key) is None:
+                raise KeyedProblem(key, "not a month: write months as "
+                                   "\"YYYY-MM\" (e.g. \"2018-01\")")
+        return rates
 
     @field_validator("nationalities")
     @classmethod
@@ -380,6 +395,24 @@ class BorderTightening(Intervention):
     raid_multiplier: float = Field(ge=1, le=50)
 
 
+class TimelineEntry(_Strict):
+    """A change to the scenario that takes effect at the start of one day of the run."""
+
+    day: int | None = Field(None, ge=1, le=MAX_DAYS, description="counted day (day 1 is the "
+                            "first day after the warm-up)")
+    date: dt.date | None = Field(None, description="calendar date (needs start_date)")
+    set: dict[str, Any] = Field(min_length=1, description="dotted keys and their new values, "
+                                "as with_changes takes them")
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _day_or_date(self) -> TimelineEntry:
+        if (self.day is None) == (self.date is None):
+            raise ValueError("give exactly one of day (a counted day, 1 = first day after the "
+                             "warm-up) or date (a calendar date, with start_date set)")
+        return self
+
+
 class Scenario(_Strict):
     """One complete, validated scenario: everything a run needs besides its seed."""
 
@@ -388,6 +421,8 @@ class Scenario(_Strict):
     days: int = Field(ge=1, le=MAX_DAYS, description="days whose outcomes are counted")
     warmup_days: int = Field(ge=0, le=MAX_DAYS, description="days simulated before counting "
                              "starts, so the queue and the trafficker market settle first")
+    start_date: dt.date | None = Field(None, description="calendar date of counted day 1; "
+                                       "without it the run has no calendar")
     corridor: Corridor
     arrivals: Arrivals
     movement: Movement
@@ -405,6 +440,8 @@ class Scenario(_Strict):
     io_collaboration: IOCollaboration
     special_prosecutor: SpecialProsecutor
     border_tightening: BorderTightening
+    timeline: list[TimelineEntry] | None = Field(None, description="changes that take effect "
+                                                 "on a day of the run, in day order")
 
     @field_validator("name")
     @classmethod
@@ -425,6 +462,48 @@ class Scenario(_Strict):
                                        f"no place has id {post.place} (place ids: {sorted(known)})")
         return self
 
+    @model_validator(mode="after")
+    def _calendar_is_consistent(self) -> Scenario:
+        """Monthly rates name months of the run, and need a calendar to be read by."""
+        rates = self.arrivals.monthly_rates
+        if not rates:
+            return self
+        if self.start_date is None:
+            raise KeyedProblem("arrivals.monthly_rates", "needs start_date (the calendar date "
+                               "of counted day 1), e.g. start_date = 2018-01-01")
+        first, last = month_key(self.date_of(1)), month_key(self.date_of(self.days))
+        for key in rates:
+            if not first <= key <= last:
+                raise KeyedProblem(f"arrivals.monthly_rates.{key}",
+                                   f"outside the run: months from {first} to {last} allowed")
+        return self
+
+    @model_validator(mode="after")
+    def _timeline_applies(self) -> Scenario:
+        """Every timeline change validates where it falls, applied after the ones before it,
+        so a run never meets a bad value halfway through."""
+        timeline_states(self)
+        return self
+
+    def date_of(self, day: int) -> dt.date | None:
+        """The calendar date of a counted day (day 1 = start_date; warm-up days are <= 0)."""
+        if self.start_date is None:
+            return None
+        return self.start_date + dt.timedelta(days=day - 1)
+
+    def day_of(self, date: dt.date) -> int:
+        """The counted day number of a calendar date (needs start_date)."""
+        return (date - self.start_date).days + 1
+
+    def daily_rate_on(self, day: int) -> float:
+        """Mean arrivals on a counted day: the month's rate if listed, else daily_rate.
+        Warm-up days (day <= 0) use the first counted day's rate, so the queue and the market
+        settle at the level the run starts with."""
+        rates = self.arrivals.monthly_rates
+        if not rates:
+            return self.arrivals.daily_rate
+        return rates.get(month_key(self.date_of(max(day, 1))), self.arrivals.daily_rate)
+
     @property
     def interventions(self) -> dict[str, bool]:
         """Each intervention block's name and whether it is switched on."""
@@ -433,6 +512,75 @@ class Scenario(_Strict):
     @property
     def place_by_id(self) -> dict[int, Place]:
         return {p.id: p for p in self.corridor.places}
+
+
+#: What a timeline may not change: the run's frame (its name, length, calendar and corridor),
+#: the timeline itself, and the official posts (officials are hired once, at the start).
+TIMELINE_FIXED = ("name", "days", "warmup_days", "start_date", "corridor", "timeline",
+                  "officials.posts")
+
+
+def parse_month(key: str) -> tuple[int, int] | None:
+    """(year, month) of a "YYYY-MM" key, or None if it is not one."""
+    match = re.fullmatch(r"(\d{4})-(\d{2})", key)
+    if not match or not 1 <= int(match[2]) <= 12:
+        return None
+    return int(match[1]), int(match[2])
+
+
+def month_key(date: dt.date) -> str:
+    return f"{date.year:04d}-{date.month:02d}"
+
+
+def timeline_states(scenario: Scenario) -> list[tuple[int, str, Scenario]]:
+    """(day, note, scenario in force from that day) for each timeline entry, in day order
+    (entries on the same day in file order), each change applied after the ones before it.
+
+    A change that would not validate is a `KeyedProblem` naming `timeline[i].set.<key>`.
+    The scenarios returned keep the original timeline, so `params.timeline` always shows
+    the whole plan."""
+    entries = scenario.timeline or []
+    if not entries:
+        return []
+    dated = [(_entry_day(scenario, i, entry), i, entry) for i, entry in enumerate(entries)]
+    current = scenario.model_copy(update={"timeline": None})
+    states = []
+    for day, i, entry in sorted(dated, key=lambda item: (item[0], item[1])):
+        for key in entry.set:
+            _check_changeable(i, str(key))
+        try:
+            current = with_changes(current, entry.set, source=f"timeline[{i}]")
+        except ScenarioError as exc:
+            raise KeyedProblem(f"timeline[{i}].set.{exc.key or ''}".rstrip("."),
+                               exc.message) from None
+        states.append((day, entry.note, current.model_copy(update={"timeline": entries})))
+    return states
+
+
+def _entry_day(scenario: Scenario, i: int, entry: TimelineEntry) -> int:
+    """The counted day an entry takes effect on; within the run."""
+    if entry.date is not None:
+        if scenario.start_date is None:
+            raise KeyedProblem(f"timeline[{i}].date", "a date needs start_date (the calendar "
+                               "date of counted day 1); or give day = N instead")
+        day = scenario.day_of(entry.date)
+        last = scenario.date_of(scenario.days)
+        where = f"dates from {scenario.start_date} to {last} allowed"
+        key = f"timeline[{i}].date"
+    else:
+        day, where, key = entry.day, f"days 1 to {scenario.days} allowed", f"timeline[{i}].day"
+    if not 1 <= day <= scenario.days:
+        raise KeyedProblem(key, f"outside the run: {where}")
+    return day
+
+
+def _check_changeable(i: int, key: str) -> None:
+    """A timeline changes behaviour and policy, not the run's frame."""
+    for fixed in TIMELINE_FIXED:
+        if key == fixed or key.startswith(fixed + ".") or fixed.startswith(key + "."):
+            raise KeyedProblem(f"timeline[{i}].set.{key}", f"a timeline cannot change "
+                               f"'{fixed}' (fixed for the whole run: "
+                               f"{', '.join(TIMELINE_FIXED)})")
 
 
 INTERVENTIONS = (
