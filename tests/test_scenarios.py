@@ -87,6 +87,42 @@ BAD_INPUTS = {
         lambda t: _child(t, 'extends = "baseline_2018.toml"\n[arrivals.nationalities]\n'
                             'cuba = 0.5\n'),
         "arrivals", r"sum to 1"),
+    "timeline unknown key": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[[timeline]]\nday = 10\n'
+                            'set = { "border_tightening.enabld" = true }\n'),
+        "timeline[0].set.border_tightening.enabld", r"did you mean 'enabled'"),
+    "timeline bad value": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[[timeline]]\nday = 10\n'
+                            'set = { "hub.grant_rate" = 1.5 }\n'),
+        "timeline[0].set.hub.grant_rate", r"less than or equal to 1"),
+    "timeline day outside the run": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[[timeline]]\nday = 366\n'
+                            'set = { "hub.rest_days" = 1 }\n'),
+        "timeline[0].day", r"outside the run: days 1 to 365"),
+    "timeline changes the frame": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[[timeline]]\nday = 5\n'
+                            'set = { "warmup_days" = 1 }\n'),
+        "timeline[0].set.warmup_days", r"cannot change 'warmup_days'"),
+    "timeline date without calendar": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[[timeline]]\n'
+                            'date = 2018-05-01\nset = { "hub.rest_days" = 1 }\n'),
+        "timeline[0].date", r"needs start_date"),
+    "monthly rates without calendar": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[arrivals.monthly_rates]\n'
+                            '"2018-01" = 10\n'),
+        "arrivals.monthly_rates", r"needs start_date"),
+    "monthly rate not a month": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\nstart_date = 2018-01-01\n'
+                            '[arrivals.monthly_rates]\n"2018-1" = 10\n'),
+        "arrivals.monthly_rates.2018-1", r"YYYY-MM"),
+    "monthly rate outside the run": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\nstart_date = 2018-01-01\n'
+                            '[arrivals.monthly_rates]\n"2019-01" = 10\n'),
+        "arrivals.monthly_rates.2019-01", r"outside the run: months from 2018-01 to 2018-12"),
+    "monthly rate not positive": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\nstart_date = 2018-01-01\n'
+                            '[arrivals.monthly_rates]\n"2018-03" = 0\n'),
+        "arrivals.monthly_rates.2018-03", r"greater than 0"),
 }
 
 
