@@ -146,3 +146,32 @@ def test_the_six_year_scenario_loads_with_its_calendar():
     assert params.daily_rate_on(1) == params.arrivals.daily_rate == 150
     dates = [params.date_of(day) for day, _, _ in timeline_states(params)]
     assert dt.date(2020, 1, 9) in dates and dt.date(2019, 6, 15) in dates
+
+
+@pytest.mark.slow
+def test_a_batch_with_a_calendar_scenario_compares_and_reports_per_year(tmp_path):
+    """Per-year columns sit beside plain scenarios' rows: compare and the report still work,
+    and the report sets the model's years beside the published record."""
+    from analysis.report import build_report, load_batch, per_year_table
+    from analysis.store import Store
+    from tests.conftest import run_cli, scenarios_folder, small_batch
+
+    folder = scenarios_folder(tmp_path)
+    small = 'extends = "baseline_2018.toml"\ndays = 40\nwarmup_days = 5\n'
+    (folder / "plain.toml").write_text(small + "[arrivals]\ndaily_rate = 30\n")
+    (folder / "dated.toml").write_text(
+        small + "start_date = 2018-12-10\n[arrivals]\ndaily_rate = 30\n"
+        '[[timeline]]\ndate = 2019-01-01\nset = { "border_tightening.enabled" = true }\n')
+    out = small_batch([folder / "plain.toml", folder / "dated.toml"], tmp_path / "b", 2, "7")
+    summaries = Store(out).summaries()
+    assert summaries.loc[summaries["scenario"] == "plain", "per_year.2019.arrivals"].isna().all()
+    table = per_year_table(summaries)
+    assert set(table["scenario"]) == {"dated"}
+    detentions = table[table["outcome"] == "detentions"].set_index("year")
+    assert detentions.loc["2018", "model_index"] == 1.0
+    assert detentions.loc["2019", "published"] == 182940
+    assert detentions.loc["2019", "record_index"] == pytest.approx(182940 / 131445)
+    page = build_report(load_batch(Store(out)), baseline="plain")
+    assert "Per calendar year" in page and "182,940" in page
+    result = run_cli("compare", str(out), "--baseline", "plain")
+    assert result.returncode == 0, result.stderr
