@@ -882,5 +882,23 @@ def describe_scenario(scenario: Scenario) -> str:
                      f"{post.capacity_per_day}/day each")
     lines += ["", "parameters"]
     lines += [f"  {key} = {value}" for key, value in flatten(scenario).items()
-              if "." in key and key.split(".")[0] not in INTERVENTIONS]
-    return "\n".join(lines)
+              if "." in key and key.split(".")[0] not in INTERVENTIONS
+              and key != "arrivals.monthly_rates"]
+    return "\n".join(lines + _describe_calendar(scenario))
+
+
+def _describe_calendar(scenario: Scenario) -> list[str]:
+    """The calendar, the monthly rates in short and the timeline, when the scenario has them."""
+    lines = []
+    if scenario.start_date is not None:
+        last = scenario.date_of(scenario.days)
+        lines += ["", f"calendar     day 1 = {scenario.start_date}, day {scenario.days} = {last}"]
+    rates = scenario.arrivals.monthly_rates or {}
+    if rates:
+        lines.append(f"monthly rates {len(rates)} months listed, {min(rates.values()):g} to "
+                     f"{max(rates.values()):g} a day (others: daily_rate)")
+    entries = scenario.timeline or []
+    for day, entry in sorted((_entry_day(scenario, i, e), e) for i, e in enumerate(entries)):
+        when = f"{scenario.date_of(day)} (day {day})" if scenario.start_date else f"day {day}"
+        lines.append(f"  timeline {when}: {entry.note or ', '.join(map(str, entry.set))}")
+    return lines
