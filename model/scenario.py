@@ -761,6 +761,7 @@ def load_raw(path: Path | str, _chain: tuple[Path, ...] = (), _root: Path | None
         raise ScenarioError(_chain[0], "extends", f"the extends chain passes through more than "
                             f"{MAX_EXTENDS_DEPTH} files (at {path.name})")
     data = _read_toml(path)
+    _read_monthly_rates_file(path, data, root)
     parent = data.pop("extends", None)
     if parent is None:
         data.setdefault("name", path.stem)
@@ -780,6 +781,57 @@ def load_raw(path: Path | str, _chain: tuple[Path, ...] = (), _root: Path | None
     merged = _deep_merge(base, data)
     merged.setdefault("name", path.stem)
     return merged
+
+
+#: The key naming a CSV file of monthly rates, read into `arrivals.monthly_rates` on loading.
+RATES_FILE_KEY = "monthly_rates_file"
+
+
+def _read_monthly_rates_file(path: Path, data: dict, root: Path) -> None:
+    """`arrivals.monthly_rates_file = "rates.csv"` (beside the scenario, inside the scenarios
+    folder): lines `YYYY-MM,rate` (a header line `month,rate` may come first, `#` starts a
+    comment), read into `arrivals.monthly_rates`. An untrusted file: each mistake is one
+    line naming the CSV file and its line."""
+    arrivals = data.get("arrivals")
+    if not isinstance(arrivals, dict) or RATES_FILE_KEY not in arrivals:
+        return
+    key = f"arrivals.{RATES_FILE_KEY}"
+    name = arrivals.pop(RATES_FILE_KEY)
+    if not isinstance(name, str):
+        raise ScenarioError(path, key, "must be a file name (a string), e.g. 'rates.csv'")
+    if "monthly_rates" in arrivals:
+        raise ScenarioError(path, key, "give monthly_rates or monthly_rates_file, not both")
+    csv_path = _resolved(path.parent / name, referrer=path)
+    if not csv_path.is_relative_to(root):
+        raise ScenarioError(path, key, f"'{name}' is outside the scenarios folder {root}")
+    try:
+        text = _read_text(csv_path)
+    except ScenarioError as exc:  # not found, a folder, not UTF-8...: name the key that named it
+        raise ScenarioError(path, key, f"'{name}': {exc.message}") from None
+    arrivals["monthly_rates"] = _parse_rates(csv_path, text)
+
+
+def _parse_rates(csv_path: Path, text: str) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line or (not rates and line.lower().replace(" ", "") == "month,rate"):
+            continue
+        where = f"line {number}"
+        cells = [cell.strip() for cell in line.split(",")]
+        if len(cells) != 2 or parse_month(cells[0]) is None:
+            raise ScenarioError(csv_path, where, "expected YYYY-MM,rate (e.g. 2018-01,150)")
+        try:
+            rate = float(cells[1])
+        except ValueError:
+            rate = math.nan
+        if not (math.isfinite(rate) and 0 < rate <= 20000):
+            raise ScenarioError(csv_path, where, f"rate {cells[1]!r}: a number in (0, 20000] "
+                                "(mean arrivals a day) is allowed")
+        if cells[0] in rates:
+            raise ScenarioError(csv_path, where, f"month {cells[0]} is listed twice")
+        rates[cells[0]] = rate
+    return rates
 
 
 def load_scenario(path: Path | str) -> Scenario:
