@@ -307,6 +307,7 @@ class BatchRequest:
     force: bool = False
     engine: EngineSpec = field(default_factory=EngineSpec)
     command: str = "corridor batch"
+    variants: Path | None = None
 
 
 def default_out(root: Path = Path("runs")) -> Path:
@@ -323,8 +324,12 @@ def fill_from_store(request: BatchRequest) -> BatchRequest:
     if not store.is_batch():
         raise BatchError(f"nothing to resume: {request.out} holds no batch ({BATCH_FILE} missing)")
     recorded = store.batch()
+    variants = request.variants or (Path(recorded["variants_file"])
+                                    if recorded.get("variants_file") else None)
+    files = request.files or list(dict.fromkeys(Path(s["file"])
+                                                for s in recorded["scenarios"].values()))
     return BatchRequest(
-        files=request.files or [Path(s["file"]) for s in recorded["scenarios"].values()],
+        files=files, variants=variants,
         reps=request.reps if request.reps is not None else recorded["reps"],
         days=request.days if request.days is not None else recorded.get("days"),
         entropy=request.entropy if request.entropy is not None else int(recorded["seed_entropy"]),
@@ -339,7 +344,8 @@ def run_batch(request: BatchRequest, progress: bool = True,
     request = fill_from_store(request)
     if request.reps is None:
         raise BatchError("--reps is required for a new batch, e.g. --reps 10")
-    plan = make_plan(request.files, request.reps, request.days, request.entropy)
+    plan = make_plan(request.files, request.reps, request.days, request.entropy,
+                     request.variants)
     return run_plan(plan, request, request.out or default_out(), progress, run_fn, on_start)
 
 

@@ -1,8 +1,17 @@
 """Patterns: the model's runs held against real-world regularities, one data file of them.
 
-Each pattern is an expression over a run's outcomes (or its daily series), a bound,
-and a source. The model's value is the mean over runs with a 95% CI; the pattern is
-reproduced when the mean meets the bound.
+Each pattern is an expression over a run's outcomes (or its daily series), the scenario (and
+era) it describes, a band the source gives (a range, or the published figure with a stated
+tolerance) and a role:
+
+- `calibration`: may be used to fit parameters (a training set);
+- `validation`: never used to fit, only checked afterwards (a test set);
+- `mechanism`: checks the code's logic rather than the world; shown, but kept out of the
+  verdict.
+
+The verdict comes from the 95% confidence interval of the mean over runs, not from the mean:
+*reproduced* when the interval lies inside the band, *not reproduced* when it lies wholly
+outside, *inconclusive* when it straddles an edge (more runs may decide) or cannot be computed.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ import math
 import re
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -40,16 +50,30 @@ class PatternError(UserError):
     """A mistake in the patterns file or a pattern that the batch cannot evaluate."""
 
 
+Role = Literal["calibration", "validation", "mechanism"]
+#: Roles whose verdicts count; mechanism checks are shown beside them.
+JUDGED_ROLES = ("calibration", "validation")
+VERDICTS = ("reproduced", "inconclusive", "not reproduced", "not evaluated")
+
+
 class Pattern(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
     name: str = Field(min_length=1)
     source: str = Field(min_length=1)
+    role: Role
+    scenario: str | None = Field(None, description="the scenario whose runs the pattern "
+                                 "describes (default: the batch's baseline)")
+    era: str = Field("", description="the years the source describes, e.g. '2018'")
     expression: str | None = None
     series_expression: str | None = None
-    at_least: float | None = None
-    at_most: float | None = None
+    low: float | None = Field(None, allow_inf_nan=False)
+    high: float | None = Field(None, allow_inf_nan=False)
+    value: float | None = Field(None, allow_inf_nan=False,
+                                description="the published figure (with `tolerance`)")
+    tolerance: float | None = Field(None, gt=0, le=10, allow_inf_nan=False,
+                                    description="relative: the band is value x (1 +/- tolerance)")
     versus: str | None = None
     _file: str | None = PrivateAttr(default=None)  # for messages: which file it came from
 
@@ -77,27 +101,57 @@ class Pattern(BaseModel):
         return f"{self._file}: pattern '{self.id}'" if self._file else f"pattern '{self.id}'"
 
     @model_validator(mode="after")
-    def _one_expression_and_a_bound(self) -> Pattern:
+    def _one_expression_and_a_band(self) -> Pattern:
         if (self.expression is None) == (self.series_expression is None):
             raise ValueError("give exactly one of 'expression' or 'series_expression'")
-        if self.at_least is None and self.at_most is None:
-            raise ValueError("give a bound: 'at_least' and/or 'at_most'")
+        by_value = self.value is not None or self.tolerance is not None
+        by_range = self.low is not None or self.high is not None
+        if by_value == by_range:
+            raise ValueError("give the band either as 'low' and 'high' or as 'value' and "
+                             "'tolerance'")
+        if by_value and (self.value is None or self.tolerance is None):
+            raise ValueError("'value' and 'tolerance' go together")
+        if (by_range and self.role != "mechanism"
+                and (self.low is None or self.high is None)):
+            raise ValueError(f"a {self.role} pattern needs a two-sided band: give 'low' and "
+                             "'high' (only mechanism checks may be one-sided)")
+        low, high = self.band
+        if low > high:
+            raise ValueError(f"the band is empty: low {low:g} is above high {high:g}")
         return self
 
     @property
-    def bound_text(self) -> str:
-        parts = []
-        if self.at_least is not None:
-            parts.append(f">= {self.at_least:g}")
-        if self.at_most is not None:
-            parts.append(f"<= {self.at_most:g}")
-        return " and ".join(parts)
+    def band(self) -> tuple[float, float]:
+        """(low, high); a missing end of a mechanism check's band is infinite."""
+        if self.value is not None and self.tolerance is not None:
+            ends = (self.value * (1 - self.tolerance), self.value * (1 + self.tolerance))
+            return min(ends), max(ends)
+        return (-math.inf if self.low is None else self.low,
+                math.inf if self.high is None else self.high)
 
-    def met_by(self, value: float) -> bool:
-        if not math.isfinite(value):
-            return False
-        return ((self.at_least is None or value >= self.at_least)
-                and (self.at_most is None or value <= self.at_most))
+    @property
+    def band_text(self) -> str:
+        low, high = self.band
+        if self.value is not None:
+            return f"{self.value:g} +/- {100 * self.tolerance:g}% [{low:.3g}, {high:.3g}]"
+        if math.isinf(low):
+            return f"<= {high:g}"
+        if math.isinf(high):
+            return f">= {low:g}"
+        return f"[{low:g}, {high:g}]"
+
+    def verdict(self, ci_low: float, ci_high: float) -> str:
+        """Reproduced when the whole 95% interval lies in the band, not reproduced when none
+        of it does, inconclusive when it straddles an edge or is undefined (fewer than two
+        runs with a value)."""
+        if not (math.isfinite(ci_low) and math.isfinite(ci_high)):
+            return "inconclusive"
+        low, high = self.band
+        if low <= ci_low and ci_high <= high:
+            return "reproduced"
+        if ci_high < low or ci_low > high:
+            return "not reproduced"
+        return "inconclusive"
 
 
 class PatternFile(BaseModel):
@@ -179,45 +233,80 @@ def _evaluate(pattern: Pattern, frame: pd.DataFrame, field: str) -> pd.Series:
 
 def evaluate(patterns: list[Pattern], summaries: pd.DataFrame, series: pd.DataFrame,
              scenario: str) -> pd.DataFrame:
-    """Each pattern's model value (mean, 95% CI over runs) and whether it is reproduced."""
+    """Each pattern's model value (mean, 95% CI over runs) and verdict, on the scenario it
+    describes (`scenario` for patterns that name none)."""
     scenarios = set(summaries["scenario"])
     if scenario not in scenarios:
         raise PatternError(f"scenario '{scenario}' is not in this batch "
                            f"(scenarios: {', '.join(sorted(scenarios))})")
     rows = []
     for pattern in patterns:
-        if pattern.versus is not None and pattern.versus not in scenarios:
-            rows.append(_row(pattern, pd.Series(dtype=float),
-                             note=f"needs scenario '{pattern.versus}' in the batch"))
+        own = pattern.scenario or scenario
+        missing = [s for s in (own, pattern.versus) if s is not None and s not in scenarios]
+        if missing:
+            rows.append(_row(pattern, own, pd.Series(dtype=float),
+                             note=f"needs scenario '{missing[0]}' in the batch"))
             continue
-        values = per_run_values(pattern, summaries, series, scenario)
+        values = per_run_values(pattern, summaries, series, own)
         if pattern.versus is not None:
             other = per_run_values(pattern, summaries, series, pattern.versus)
             values = (other - values).dropna()
-        rows.append(_row(pattern, values.dropna()))
+        rows.append(_row(pattern, own, values.dropna()))
     return pd.DataFrame(rows)
 
 
-def _row(pattern: Pattern, values: pd.Series, note: str = "") -> dict:
+def _row(pattern: Pattern, scenario: str, values: pd.Series, note: str = "") -> dict:
     interval = mean_interval(values.to_numpy())
     mean = float(values.mean()) if len(values) else math.nan
     label = pattern.expression or f"mean over days of {pattern.series_expression}"
     if pattern.versus:
         label = f"{label}: {pattern.versus} minus this scenario"
-    return {"id": pattern.id, "pattern": pattern.name, "source": pattern.source,
-            "measure": label, "target": pattern.bound_text, "n": len(values),
+    if note:
+        verdict = "not evaluated"
+    else:
+        verdict = pattern.verdict(interval.low, interval.high)
+        note = "" if len(values) else "no runs with a defined value"
+    return {"id": pattern.id, "pattern": pattern.name, "role": pattern.role,
+            "scenario": scenario, "era": pattern.era, "source": pattern.source,
+            "measure": label, "target": pattern.band_text, "n": len(values),
             "mean": mean, "ci_low": interval.low, "ci_high": interval.high,
-            "reproduced": pattern.met_by(mean) if len(values) else False,
-            "note": note or ("" if len(values) else "no runs with a defined value")}
+            "verdict": verdict, "note": note}
+
+
+def tally(table: pd.DataFrame) -> str:
+    """'validation: 2 reproduced, 1 inconclusive, 1 not reproduced; calibration: ...'."""
+    parts = []
+    for role in JUDGED_ROLES:
+        verdicts = table.loc[table["role"] == role, "verdict"]
+        if len(verdicts):
+            counts = ", ".join(f"{(verdicts == v).sum()} {v}" for v in VERDICTS
+                               if (verdicts == v).any())
+            parts.append(f"{role}: {counts}")
+    return "; ".join(parts) or "no calibration or validation patterns"
+
+
+ROLE_HEADINGS = {
+    "calibration": "Calibration patterns (may be used to fit parameters)",
+    "validation": "Validation patterns (never used to fit; checked afterwards)",
+    "mechanism": "Mechanism checks (test the model's logic, not the world; no verdict counts)",
+}
 
 
 def format_patterns(table: pd.DataFrame, scenario: str) -> str:
-    lines = [f"Patterns held against {scenario} (mean over runs, 95% CI):"]
-    for _, row in table.iterrows():
-        verdict = "reproduced" if row["reproduced"] else "NOT reproduced"
-        value = (f"{row['mean']:.3g} [{row['ci_low']:.3g}, {row['ci_high']:.3g}]"
-                 if math.isfinite(row["mean"]) else "-")
-        lines.append(f"\n  {row['pattern']}\n    {row['measure']} = {value}; target "
-                     f"{row['target']}: {verdict} (n={row['n']}) {row['note']}".rstrip())
-        lines.append(f"    source: {row['source']}")
+    lines = [(f"Patterns (mean over runs with its 95% CI; reproduced = the whole interval "
+              f"inside the band; scenario {scenario} unless a pattern names its own)"),
+             f"Verdicts: {tally(table)}"]
+    for role, heading in ROLE_HEADINGS.items():
+        rows = table[table["role"] == role]
+        if rows.empty:
+            continue
+        lines.append(f"\n{heading}")
+        for _, row in rows.iterrows():
+            value = (f"{row['mean']:.3g} [{row['ci_low']:.3g}, {row['ci_high']:.3g}]"
+                     if math.isfinite(row["mean"]) else "-")
+            era = f", {row['era']}" if row["era"] else ""
+            lines.append(f"\n  {row['pattern']} ({row['scenario']}{era})\n    {row['measure']} "
+                         f"= {value}; band {row['target']}: {row['verdict'].upper()} "
+                         f"(n={row['n']}) {row['note']}".rstrip())
+            lines.append(f"    source: {row['source']}")
     return "\n".join(lines)

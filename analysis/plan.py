@@ -70,6 +70,9 @@ class Plan:
     days: int | None
     entropy: int
     jobs: list[Job] = field(repr=False)
+    #: With --variants: scenario name -> (base scenario, variant, assumption), and the file.
+    members: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    variants_file: str | None = None
 
     def resolved(self, name: str) -> dict:
         return resolved_dict(self.scenarios[name])
@@ -90,12 +93,20 @@ class Plan:
         }
         if self.days is not None:
             record["days"] = self.days
+        if self.variants_file is not None:
+            record["variants_file"] = self.variants_file
         record["scenarios"] = {
             name: {"file": self.files[name], "days": self.days or scenario.days,
-                   "resolved": self.resolved(name)}
+                   **self._membership(name), "resolved": self.resolved(name)}
             for name, scenario in self.scenarios.items()
         }
         return record
+
+    def _membership(self, name: str) -> dict:
+        if name not in self.members:
+            return {}
+        base, variant, assumption = self.members[name]
+        return {"base": base, "variant": variant, "assumption": assumption}
 
 
 def resolved_dict(scenario: Scenario) -> dict:
@@ -126,8 +137,10 @@ def new_entropy() -> int:
 
 
 def make_plan(files: list[Path], reps: int, days: int | None = None,
-              entropy: int | None = None) -> Plan:
-    """Load the scenarios and lay out every run; ScenarioError/BatchError on bad input."""
+              entropy: int | None = None, variants: Path | None = None) -> Plan:
+    """Load the scenarios and lay out every run; ScenarioError/BatchError on bad input.
+
+    With a variants file (`analysis.ensemble`), every scenario runs under every variant."""
     if reps < 1:
         raise BatchError(f"--reps must be at least 1, got {reps}")
     if reps > MAX_REPS:
@@ -136,10 +149,19 @@ def make_plan(files: list[Path], reps: int, days: int | None = None,
         raise BatchError(f"--days must be from 1 to {MAX_DAYS}, got {days}")
     entropy = new_entropy() if entropy is None else entropy
     scenarios, paths = _load_all(files)
+    members: dict[str, tuple[str, str, str]] = {}
+    if variants is not None:
+        from analysis.ensemble import expand, load_variants
+
+        expanded = expand(scenarios, load_variants(variants), variants)
+        scenarios = {m.name: m.scenario for m in expanded}
+        paths = {m.name: paths[m.base] for m in expanded}
+        members = {m.name: (m.base, m.variant.name, m.variant.assumption) for m in expanded}
     seeds = replicate_seeds(entropy, reps)
     jobs = [_job(name, scenario, paths[name], rep, seed, days)
             for name, scenario in scenarios.items() for rep, seed in enumerate(seeds)]
-    return Plan(scenarios, paths, reps, days, entropy, jobs)
+    return Plan(scenarios, paths, reps, days, entropy, jobs, members,
+                None if variants is None else str(variants))
 
 
 def _load_all(files: list[Path]) -> tuple[dict[str, Scenario], dict[str, str]]:

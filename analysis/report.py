@@ -22,7 +22,8 @@ import pandas as pd
 
 from analysis import plots
 from analysis.compare import HEADLINE_OUTCOMES, compare, default_baseline
-from analysis.patterns import DEFAULT_PATTERNS, evaluate, load_patterns
+from analysis.ensemble import ensemble_compare, membership, robustness, sentences
+from analysis.patterns import DEFAULT_PATTERNS, evaluate, load_patterns, tally
 from analysis.stats import mean_interval
 from analysis.store import Store
 from model.ledger import OUTCOME_BY_NAME, PER_YEAR, label
@@ -61,13 +62,26 @@ def load_batch(store: Store) -> BatchData:
 def build_report(data: BatchData, baseline: str | None = None,
                  outcomes: list[str] | None = None,
                  patterns_file: Path = DEFAULT_PATTERNS) -> str:
-    """The whole HTML document as a string."""
-    baseline = baseline or default_baseline(data.scenarios)
+    """The whole HTML document as a string. For a batch run with --variants, the first
+    section says which effects hold across the variants; the others show the reference
+    variant (the first), under the base scenarios' names."""
     outcomes = outcomes or [o for o in HEADLINE_OUTCOMES if o in data.summaries.columns]
+    members = membership(data.plan)
+    ensemble = []
+    if members:
+        bases = sorted({b for b, _, _ in members.values()})
+        base_line = members[baseline][0] if baseline in members else (
+            baseline or default_baseline(bases))
+        effects = ensemble_compare(data.summaries, members, base_line, outcomes)
+        ensemble = [_ensemble_section(effects, base_line)]
+        data = reference_variant(data, members)
+        baseline = base_line
+    baseline = baseline or default_baseline(data.scenarios)
     table = compare(data.summaries, baseline, outcomes)
     order = [baseline] + [s for s in data.scenarios if s != baseline]
     pattern_table = evaluate(load_patterns(patterns_file), data.summaries, data.series, baseline)
     sections = [
+        *ensemble,
         _section("Corridor map", _map_figures(data, order),
                  "Link width: people passing (mean per run). Circles: where victims were "
                  "recruited; diamonds: where they were identified."),
@@ -86,7 +100,9 @@ def build_report(data: BatchData, baseline: str | None = None,
                  "CI; paired Cohen's d (d_z); Vargha-Delaney A12 (0.5 = no difference; 0.56 "
                  "small, 0.64 medium, 0.71 large); p-values Holm-adjusted over all contrasts."),
         _section("Patterns", [_patterns_html(pattern_table)],
-                 f"Real-world patterns held against {html.escape(baseline)}."),
+                 f"Real-world patterns ({html.escape(tally(pattern_table))}). Reproduced: the "
+                 "whole 95% CI of the model's mean lies inside the source's band; mechanism "
+                 "checks test the model's logic and count in no verdict."),
     ]
     years = per_year_table(data.summaries)
     if not years.empty:
@@ -152,6 +168,45 @@ def _per_year_html(table: pd.DataFrame) -> str:
     return f'<table class="per-year">{head}{"".join(rows)}</table><ul>{sources}</ul>'
 
 
+def reference_variant(data: BatchData, members: dict[str, tuple[str, str, str]]) -> BatchData:
+    """The batch's runs under its first variant, scenarios under their base names."""
+    first = next(iter(members.values()))[1]
+    names = {n: base for n, (base, v, _) in members.items() if v == first}
+    plan = {**data.plan, "scenarios": {names[n]: entry for n, entry
+                                       in data.plan.get("scenarios", {}).items() if n in names}}
+
+    def only(frame: pd.DataFrame) -> pd.DataFrame:
+        if "scenario" not in frame.columns:
+            return frame
+        kept = frame[frame["scenario"].isin(names)].copy()
+        kept["scenario"] = kept["scenario"].map(names)
+        return kept
+
+    return BatchData(data.name, only(data.summaries), only(data.series), only(data.places),
+                     plan, data.env, data.notes)
+
+
+def _ensemble_section(effects: pd.DataFrame, baseline: str) -> str:
+    robust = robustness(effects)
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(robust, baseline))
+    head = ("<tr><th>outcome</th><th>scenario</th><th>variant</th><th>assumption</th>"
+            "<th>n</th><th>difference</th><th>95% CI</th></tr>")
+    rows = []
+    for _, r in effects[effects["diff"].notna()].iterrows():
+        rows.append(f"<tr><td>{_outcome_cell(r['outcome'])}</td>"
+                    f"<td>{html.escape(r['scenario'])}</td><td>{html.escape(r['variant'])}</td>"
+                    f"<td>{html.escape(r['assumption'])}</td><td>{r['n']}</td>"
+                    f"<td>{_fmt(r['diff'])}</td>"
+                    f"<td>[{_fmt(r['diff_ci_low'])}, {_fmt(r['diff_ci_high'])}]</td></tr>")
+    table = f'<table class="comparison">{head}{"".join(rows)}</table>'
+    return _section(
+        "What holds across the ensemble", [f"<ul>{items}</ul>", table],
+        f"Each scenario against {html.escape(baseline)} within each variant of the batch "
+        "(other assumptions, paired by seed). An effect holds when its sign is the same "
+        "under every variant; otherwise the variants that turn it, and their assumptions, "
+        "are named. The sections below show the first (reference) variant.")
+
+
 def _map_figures(data: BatchData, order: list[str]) -> list[str]:
     figures = []
     for scenario in order:
@@ -214,15 +269,16 @@ def _comparison_html(table: pd.DataFrame) -> str:
 
 
 def _patterns_html(table: pd.DataFrame) -> str:
-    head = ("<tr><th>pattern</th><th>measure</th><th>target</th><th>model (95% CI)</th>"
-            "<th>reproduced</th><th>source</th></tr>")
+    head = ("<tr><th>pattern</th><th>role</th><th>scenario</th><th>measure</th><th>band</th>"
+            "<th>model (95% CI)</th><th>verdict</th><th>source</th></tr>")
     rows = []
     for _, r in table.iterrows():
         value = f"{_fmt(r['mean'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
-        verdict = "yes" if r["reproduced"] else "no"
-        rows.append(f"<tr><td>{html.escape(r['pattern'])}</td><td>{html.escape(r['measure'])}"
+        css = {"reproduced": "yes", "not reproduced": "no"}.get(r["verdict"], "maybe")
+        rows.append(f"<tr><td>{html.escape(r['pattern'])}</td><td>{html.escape(r['role'])}</td>"
+                    f"<td>{html.escape(r['scenario'])}</td><td>{html.escape(r['measure'])}"
                     f"</td><td>{html.escape(r['target'])}</td><td>{value}</td>"
-                    f"<td class=\"{verdict}\">{verdict} {html.escape(r['note'])}</td>"
+                    f"<td class=\"{css}\">{html.escape(r['verdict'])} {html.escape(r['note'])}</td>"
                     f"<td>{html.escape(r['source'])}</td></tr>")
     return f'<table class="patterns">{head}{"".join(rows)}</table>'
 
@@ -249,6 +305,7 @@ table {{ border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }}
 th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; }}
 td:first-child, td:nth-child(2), th {{ text-align: left; }}
 td.yes {{ color: #0072B2; font-weight: bold; }} td.no {{ color: #D55E00; font-weight: bold; }}
+td.maybe {{ color: #555; font-style: italic; }}
 figure img {{ max-width: 100%; }} .caveat {{ background: #fff6e0; padding: 0.8em; }}
 .note {{ background: #fde8e0; padding: 0.5em 0.8em; font-weight: bold; }}
 </style></head><body>

@@ -139,6 +139,9 @@ def add_batch_parser(commands) -> None:
     batch.add_argument("--seed-entropy", type=seed_int, metavar="E",
                        help="entropy the replicate seeds are spawned from (default: fresh; "
                        "recorded in batch.toml)")
+    batch.add_argument("--variants", type=Path, metavar="FILE",
+                       help="run every scenario under every variant of this file (other "
+                       "assumptions; see scenarios/variants/), for `compare --ensemble`")
     batch.add_argument("--dashboard", action="store_true",
                        help="serve the Dask dashboard of the local cluster on :8787")
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -240,6 +243,9 @@ def add_analysis_parsers(commands) -> None:
     compare.add_argument("--baseline", help="scenario to compare against (default: the one "
                          "named baseline*, else the first)")
     compare.add_argument("--outcomes", help="comma-separated outcomes (default: the headline set)")
+    compare.add_argument("--ensemble", action="store_true",
+                         help="a batch run with --variants: each effect within each variant, "
+                         "and whether its sign holds across them")
     output = compare.add_mutually_exclusive_group()
     output.add_argument("--csv", action="store_true", help="machine output: CSV on stdout")
     output.add_argument("--json", action="store_true", help="machine output: JSON on stdout")
@@ -254,7 +260,8 @@ def add_analysis_parsers(commands) -> None:
     patterns = commands.add_parser(
         "patterns", help="hold a scenario's runs against real-world patterns")
     patterns.add_argument("batch", help="a batch folder (runs/<name>) or name")
-    patterns.add_argument("--scenario", help="scenario to check (default: the baseline)")
+    patterns.add_argument("--scenario", help="scenario for the patterns that name none "
+                          "(default: the baseline)")
     patterns.add_argument("--file", type=Path, help="patterns file (default "
                           "analysis/patterns.toml)")
     patterns.set_defaults(handler=command_patterns)
@@ -290,6 +297,29 @@ def command_compare(args: argparse.Namespace) -> None:
     from analysis.compare import adequacy_lines, compare, format_table, machine_records
 
     store, summaries, baseline, outcomes = _analysis_inputs(args)
+    if args.ensemble:
+        from analysis.ensemble import ensemble_compare, format_ensemble, membership, robustness
+
+        members = membership(store.batch())
+        base = members[baseline][0] if baseline in members else baseline
+        if not args.baseline and members:
+            from analysis.compare import default_baseline
+
+            base = default_baseline(sorted({b for b, _, _ in members.values()}))
+        table = ensemble_compare(summaries, members, base, outcomes)
+        if args.json or args.csv:
+            import pandas as pd
+
+            records = table.drop(columns=["ci_method"], errors="ignore")
+            if args.json:
+                print(records.to_json(orient="records", indent=1))
+            else:
+                pd.DataFrame(records).to_csv(sys.stdout, index=False)
+            return
+        print(f"batch {store.path}: {len(summaries)} runs; ensemble of "
+              f"{table['variant'].nunique()} variants")
+        print(format_ensemble(table, robustness(table), base))
+        return
     table = compare(summaries, baseline, outcomes)
     if args.json:
         print(json.dumps(machine_records(table), indent=1))
@@ -392,7 +422,7 @@ def command_batch(args: argparse.Namespace) -> int:
     request = BatchRequest(
         files=args.scenarios, reps=args.reps, days=args.days, entropy=args.seed_entropy,
         out=args.out, resume=args.resume, force=args.force, command=args.command_line,
-        engine=engine_spec(args))
+        engine=engine_spec(args), variants=args.variants)
     if args.force and not args.resume:
         raise UserError("--force only applies with --resume")
     report = run_batch(request, progress=not args.quiet, on_start=print_batch_start)

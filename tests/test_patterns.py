@@ -36,7 +36,7 @@ def batch(tmp_path_factory) -> Path:
 def write_pattern(path: Path, expression: str, key: str = "expression",
                   pattern_id: str = "probe") -> Path:
     path.write_text(f'[[patterns]]\nid = "{pattern_id}"\nname = "probe"\nsource = "test"\n'
-                    f"{key} = '''{expression}'''\nat_least = 0\n")
+                    f"{key} = '''{expression}'''\nrole = 'mechanism'\nlow = 0\n")
     return path
 
 
@@ -106,15 +106,107 @@ def test_the_allowed_arithmetic_is_computed_column_by_column():
         parse_expression("aa + 1").evaluate(frame)
 
 
-def test_a_division_by_zero_never_meets_a_bound(batch):
+def test_a_division_by_zero_is_left_out_and_decides_nothing(batch):
     from analysis.patterns import Pattern
 
     store = open_store(batch)
-    pattern = Pattern(id="zero", name="z", source="s", expression="arrivals / 0", at_least=0)
+    pattern = Pattern(id="zero", name="z", source="s", role="validation",
+                      expression="arrivals / 0", low=0, high=1)
     values = per_run_values(pattern, store.summaries(), store.series(), "small")
     assert values.isna().all()  # inf is turned into "undefined", as before
     row = evaluate([pattern], store.summaries(), store.series(), "small").iloc[0]
-    assert not row["reproduced"] and row["n"] == 0
+    assert row["verdict"] == "inconclusive" and row["n"] == 0
+
+
+# ------------------------------------------------------------ verdicts from intervals
+
+
+def probe(**band):
+    from analysis.patterns import Pattern
+
+    return Pattern(id="p", name="p", source="s", role="validation", expression="x", **band)
+
+
+@pytest.mark.parametrize("ci,verdict", [
+    ((0.2, 0.4), "reproduced"),          # the whole interval in the band
+    ((0.1, 0.5), "reproduced"),          # the edges belong to the band
+    ((0.05, 0.3), "inconclusive"),       # straddles the low edge
+    ((0.4, 0.7), "inconclusive"),        # straddles the high edge
+    ((0.0, 0.9), "inconclusive"),        # wider than the band: more runs may decide
+    ((0.6, 0.9), "not reproduced"),      # wholly above
+    ((-0.2, 0.09), "not reproduced"),    # wholly below
+    ((math.nan, math.nan), "inconclusive"),  # fewer than two runs
+])
+def test_the_verdict_comes_from_the_interval_not_the_mean(ci, verdict):
+    assert probe(low=0.1, high=0.5).verdict(*ci) == verdict
+
+
+def test_a_published_figure_with_a_tolerance_is_a_band():
+    pattern = probe(value=440, tolerance=0.25)
+    assert pattern.band == (330, 550)
+    assert pattern.verdict(340, 540) == "reproduced"
+    assert pattern.verdict(560, 600) == "not reproduced"
+    assert probe(value=-2, tolerance=0.5).band == (-3, -1)  # a negative figure stays ordered
+
+
+@pytest.mark.parametrize("block,message", [
+    ('role = "validation"\nlow = 0', "needs a two-sided band: give 'low' and 'high'"),
+    ('role = "calibration"\nhigh = 3', "needs a two-sided band"),
+    ('role = "validation"\nlow = 2\nhigh = 1', "the band is empty: low 2 is above high 1"),
+    ('role = "validation"\nvalue = 2', "'value' and 'tolerance' go together"),
+    ('role = "validation"\nvalue = 2\ntolerance = 0.1\nlow = 1',
+     "either as 'low' and 'high' or as 'value' and 'tolerance'"),
+    ('role = "validation"', "either as 'low' and 'high' or as 'value' and 'tolerance'"),
+    ('role = "fitting"\nlow = 0\nhigh = 1', "role: Input should be 'calibration', 'validation'"),
+    ('low = 0\nhigh = 1', "role: Field required"),
+    ('role = "validation"\nlow = 0\nhigh = nan', "high: Input should be a finite number"),
+])
+def test_bands_and_roles_are_checked_when_the_file_is_read(tmp_path, block, message):
+    file = tmp_path / "p.toml"
+    file.write_text(f'[[patterns]]\nid = "p"\nname = "p"\nsource = "s"\nexpression = "x"\n{block}\n')
+    with pytest.raises(PatternError) as caught:
+        load_patterns(file)
+    assert "\n" not in str(caught.value)
+    assert f"{file}: pattern 'p': " in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_each_pattern_is_held_against_its_own_scenario(batch):
+    """A pattern naming a scenario reads that scenario's runs; one naming a scenario the batch
+    lacks is not evaluated (and says which scenario it needs)."""
+    from analysis.patterns import Pattern, format_patterns
+
+    store = open_store(batch)
+    summaries, series = store.summaries(), store.series()
+    arrivals = summaries.groupby("scenario")["arrivals"].agg(["min", "max"])
+    small, tight = arrivals.loc["small"], arrivals.loc["security_first"]
+    patterns = [
+        Pattern(id="own", name="own", source="s", role="validation", scenario="small",
+                expression="arrivals", low=0, high=5 * small["max"]),
+        Pattern(id="far", name="far", source="s", role="validation", scenario="small",
+                expression="arrivals", low=10 * small["max"], high=20 * small["max"]),
+        Pattern(id="other", name="other", source="s", role="calibration",
+                scenario="security_first", expression="arrivals", low=0,
+                high=float(tight["min"])),
+        Pattern(id="gone", name="gone", source="s", role="validation", scenario="mexico",
+                expression="arrivals", low=0, high=1),
+        Pattern(id="logic", name="logic", source="s", role="mechanism", expression="arrivals",
+                low=0),
+    ]
+    table = evaluate(patterns, summaries, series, "security_first").set_index("id")
+    assert table.loc["own", "scenario"] == "small" and table.loc["logic", "scenario"] == (
+        "security_first")
+    assert table.loc["own", "verdict"] == "reproduced"
+    assert table.loc["far", "verdict"] == "not reproduced"
+    assert table.loc["other", "verdict"] == "inconclusive"  # the band's top is the lowest run
+    assert table.loc["gone", "verdict"] == "not evaluated"
+    assert "needs scenario 'mexico'" in table.loc["gone", "note"]
+    text = format_patterns(table.reset_index(), "security_first")
+    assert ("Verdicts: calibration: 1 inconclusive; validation: 1 reproduced, "
+            "1 not reproduced, 1 not evaluated") in text
+    assert text.index("Mechanism checks") > text.index("Validation patterns")
+    for verdict in ("REPRODUCED", "NOT REPRODUCED", "INCONCLUSIVE", "NOT EVALUATED"):
+        assert verdict in text
 
 
 # ------------------------------------------------------------ the shipped patterns
@@ -132,6 +224,16 @@ def reference_values(pattern, summaries, series, scenario) -> np.ndarray:
             daily = days.eval(pattern.series_expression)
             values = daily.replace([np.inf, -np.inf], np.nan).groupby(days["rep"]).mean()
     return values.astype(float).replace([np.inf, -np.inf], np.nan).to_numpy()
+
+
+def test_shipped_patterns_are_two_sided_tied_to_a_scenario_and_have_roles():
+    patterns = load_patterns()
+    judged = [p for p in patterns if p.role != "mechanism"]
+    assert {p.role for p in patterns} == {"calibration", "validation", "mechanism"}
+    for pattern in judged:
+        low, high = pattern.band
+        assert math.isfinite(low) and math.isfinite(high) and low < high, pattern.id
+        assert pattern.scenario and pattern.era, pattern.id
 
 
 def test_shipped_patterns_give_the_same_values_as_pandas_eval(batch):
