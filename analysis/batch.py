@@ -52,6 +52,7 @@ from analysis.store import (
     manifest_difference,
     read_manifest,
 )
+from model.ledger import flat_summary
 
 try:  # POSIX only; elsewhere a batch folder is simply not locked
     import fcntl
@@ -244,7 +245,7 @@ def write_outcome(store: Store, job: Job, outcome: Outcome) -> bool:
         return False
     keys = {"run_id": job.run_id, "scenario": job.scenario, "rep": job.rep, "seed": job.seed}
     outcomes = {k: (np.nan if v is None else v)  # undefined outcome: a null in Parquet
-                for k, v in outcome.summary.items() if k not in keys}
+                for k, v in flat_summary(outcome.summary).items() if k not in keys}
     summary = pd.DataFrame([{**keys, **outcomes}])
     series = outcome.series.reset_index(drop=True)
     for column in ("rep", "scenario", "run_id"):

@@ -12,6 +12,7 @@ import base64
 import html
 import io
 import math
+import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,8 +24,12 @@ from analysis import plots
 from analysis.compare import HEADLINE_OUTCOMES, compare, default_baseline
 from analysis.ensemble import ensemble_compare, membership, robustness, sentences
 from analysis.patterns import DEFAULT_PATTERNS, evaluate, load_patterns, tally
+from analysis.stats import mean_interval
 from analysis.store import Store
-from model.ledger import OUTCOME_BY_NAME, label
+from model.ledger import OUTCOME_BY_NAME, PER_YEAR, label
+
+#: Published figures per calendar year, with their sources (set beside per-year outcomes).
+RECORD = Path(__file__).resolve().with_name("record.toml")
 
 CAVEAT = ("The model is synthetic: its people are invented and its parameters partly assumed "
           "(docs/ODD.md gives each one's provenance). Its figures compare scenarios run on the "
@@ -99,7 +104,68 @@ def build_report(data: BatchData, baseline: str | None = None,
                  "whole 95% CI of the model's mean lies inside the source's band; mechanism "
                  "checks test the model's logic and count in no verdict."),
     ]
+    years = per_year_table(data.summaries)
+    if not years.empty:
+        sections.append(_section(
+            "Per calendar year, beside the published record", [_per_year_html(years)],
+            "For scenarios with a calendar: the model's mean per run [95% CI] in each year, "
+            "and the national figure published for that year. The corridor carries a fraction "
+            "of the country's flows, so compare the indices (each year over the run's first "
+            "year), not the levels. A year the run covers only in part counts only its days."))
     return _page(data, baseline, sections)
+
+
+def per_year_table(summaries: pd.DataFrame, record_file: Path = RECORD) -> pd.DataFrame:
+    """Per scenario with per-year outcomes, per published series and year: the model's mean
+    [CI], the published figure, and both as an index of the first year (empty without a
+    calendar scenario)."""
+    record = tomllib.loads(record_file.read_text(encoding="utf-8"))["series"]
+    prefix = f"{PER_YEAR}."
+    columns = [c for c in summaries.columns if c.startswith(prefix)]
+    rows = []
+    for scenario, runs in summaries.groupby("scenario"):
+        for series in record.values():
+            outcome = series["outcome"]
+            years = sorted({c.split(".")[1] for c in columns if c.endswith(f".{outcome}")
+                            and runs[c].notna().any()})
+            first = {}
+            for year in years:
+                values = runs[f"{prefix}{year}.{outcome}"].dropna().to_numpy(dtype=float)
+                mean, ci = float(values.mean()), mean_interval(values)
+                published = series["values"].get(year)
+                first = first or {"model": mean, "record": published}
+                rows.append({"scenario": scenario, "measure": series["label"],
+                             "outcome": outcome, "year": year, "n": len(values), "mean": mean,
+                             "ci_low": ci.low, "ci_high": ci.high, "published": published,
+                             "model_index": _ratio(mean, first["model"]),
+                             "record_index": _ratio(published, first["record"]),
+                             "source": series["source"]})
+    return pd.DataFrame(rows)
+
+
+def _whole(value) -> str:
+    """A count to the nearest whole number, with thousands separators."""
+    number = float(value) if value is not None else math.nan
+    return f"{number:,.0f}" if math.isfinite(number) else "&ndash;"
+
+
+def _ratio(value, first) -> float:
+    return value / first if value is not None and first else math.nan
+
+
+def _per_year_html(table: pd.DataFrame) -> str:
+    head = ("<tr><th>scenario</th><th>model outcome / published series</th><th>year</th>"
+            "<th>model mean</th><th>95% CI</th><th>published</th><th>model index</th>"
+            "<th>record index</th></tr>")
+    rows = [f"<tr><td>{html.escape(r['scenario'])}</td><td>{_outcome_cell(r['outcome'])} / "
+            f"<span title=\"{html.escape(r['source'])}\">{html.escape(r['measure'])}</span></td>"
+            f"<td>{html.escape(r['year'])}</td><td>{_whole(r['mean'])}</td>"
+            f"<td>[{_whole(r['ci_low'])}, {_whole(r['ci_high'])}]</td>"
+            f"<td>{_whole(r['published'])}</td><td>{_fmt(r['model_index'])}</td>"
+            f"<td>{_fmt(r['record_index'])}</td></tr>" for _, r in table.iterrows()]
+    sources = "".join(f"<li>{html.escape(m)}: {html.escape(s)}</li>" for m, s in
+                      table[["measure", "source"]].drop_duplicates().itertuples(index=False))
+    return f'<table class="per-year">{head}{"".join(rows)}</table><ul>{sources}</ul>'
 
 
 def reference_variant(data: BatchData, members: dict[str, tuple[str, str, str]]) -> BatchData:

@@ -590,13 +590,27 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+#: The per-year columns `corridor run` prints (summary.json has every flow).
+YEAR_COLUMNS = ("arrivals", "asylum_claims", "detentions", "deportations", "victims_true",
+                "victims_identified", "victims_protected", "tvrh_issued",
+                "traffickers_arrested")
+
+
 def format_summary(summary: dict) -> str:
-    width = max(len(k) for k in summary)
+    from model.ledger import PER_YEAR
+
+    scalars = {k: v for k, v in summary.items() if k != PER_YEAR}
+    width = max(len(k) for k in scalars)
     lines = []
-    for key, value in summary.items():
+    for key, value in scalars.items():
         shown = f"{value:,.3f}" if isinstance(value, float) else (
             f"{value:,}" if isinstance(value, int) else str(value))
         lines.append(f"{key:<{width}}  {shown:>12}")
+    years = summary.get(PER_YEAR)
+    if years:
+        lines += ["", "per calendar year", "year  " + " ".join(f"{c:>20}" for c in YEAR_COLUMNS)]
+        lines += [f"{year:<5} " + " ".join(f"{flows[c]:>20,}" for c in YEAR_COLUMNS)
+                  for year, flows in years.items()]
     return "\n".join(lines)
 
 

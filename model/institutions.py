@@ -64,8 +64,22 @@ class Official(FixedAgent):
         self.handled_today = 0
         self.handled_on_day = 0
         rng = model.streams["enforcement"]
-        self.trained = bool(rng.random() < model.policy.trained_share)
-        self.complicit = bool(rng.random() < model.policy.complicity_chance(self.trained))
+        # Each official's two draws are kept, so a policy change on a later day re-reads
+        # them (`follow_policy`) instead of drawing again: the days before stay as they were.
+        self.training_draw = rng.random()
+        self.trained = bool(self.training_draw < model.policy.trained_share)
+        self.complicity_draw = rng.random()
+        self.complicit = bool(self.complicity_draw < model.policy.complicity_chance(self.trained))
+
+    def follow_policy(self, policy) -> None:
+        """A changed policy (a timeline entry). Officials already trained stay trained; when
+        coverage rises from a to b, an untrained official is trained if their training draw
+        falls below b: a chance of (b - a) / (1 - a), as a fresh draw would give. Complicity
+        is re-read against the same draw: an official stays complicit only while their draw
+        is below the new chance (training or oversight lower it; withdrawn oversight raises
+        it again)."""
+        self.trained = self.trained or bool(self.training_draw < policy.trained_share)
+        self.complicit = bool(self.complicity_draw < policy.complicity_chance(self.trained))
 
     @property
     def available(self) -> bool:
@@ -149,6 +163,12 @@ class Roster:
                 official = Official(model, model.space[post.place], post.institution,
                                     post.capacity_per_day)
                 self.staff[(post.place, post.institution)].append(official)
+
+    def follow_policy(self, policy) -> None:
+        """Every official follows a changed policy (training, complicity)."""
+        for staff in self.staff.values():
+            for official in staff:
+                official.follow_policy(policy)
 
     def on_duty(self, place_id: int, institution: str) -> Official | None:
         """An official of this institution here with capacity left today, picked at random."""

@@ -169,6 +169,8 @@ OUTCOME_NAMES = tuple(OUTCOME_BY_NAME)
 
 def _series_columns() -> tuple[Outcome, ...]:
     columns = [Outcome("day", "day", "day of the run"),
+               Outcome("date", "date", "calendar date (YYYY-MM-DD; only in scenarios with a "
+                        "start_date)"),
                Outcome("arrivals", "people", "arrivals so far"),
                Outcome("present", "people", "people in the corridor (not exited or deported)"),
                Outcome("traffickers_active", "people", "traffickers active"),
@@ -185,6 +187,17 @@ def _series_columns() -> tuple[Outcome, ...]:
 
 #: The daily series' columns, in order.
 SERIES: tuple[Outcome, ...] = _series_columns()
+#: Series columns that only a scenario with a calendar (`start_date`) has.
+CALENDAR_COLUMNS = ("date",)
+
+
+def series_columns(calendar: bool) -> list[str]:
+    """The series' column names for a run with or without a calendar."""
+    return [c.name for c in SERIES if calendar or c.name not in CALENDAR_COLUMNS]
+
+
+#: The summary's key for outcomes by calendar year (scenarios with a start_date only).
+PER_YEAR = "per_year"
 
 
 def label(name: str) -> str:
@@ -211,6 +224,8 @@ class Ledger:
         self.month: dict[int, Counter] = defaultdict(Counter)  # this month, per place
         self.place_totals: dict[int, Counter] = defaultdict(Counter)  # whole run, per place
         self.entered = 0  # arrivals since day 0, warm-up included (the series' arrivals)
+        self.year: int | None = None  # today's calendar year, set daily when there is a calendar
+        self.yearly: dict[int, Counter] = defaultdict(Counter)  # year -> tallies and victims
 
     # ------------------------------------------------------------------- verbs
 
@@ -220,9 +235,9 @@ class Ledger:
             self.counts[(old, person.sex)] -= 1
         self.counts[(new, person.sex)] += 1
         if new is State.EXITED:
-            self.tally["exits"] += 1
+            self.add("exits")
             if person.used_bypass:
-                self.tally["transits_via_bypass"] += 1
+                self.add("transits_via_bypass")
         self.events.append((self._clock(), person.unique_id, old, new, person.place_id, cause))
 
     def note(self, person: Migrant, cause: str) -> None:
@@ -231,8 +246,10 @@ class Ledger:
                             person.place_id, cause))
 
     def add(self, name: str, n: int = 1) -> None:
-        """Add to a named tally."""
+        """Add to a named tally (and to this calendar year's, when there is a calendar)."""
         self.tally[name] += n
+        if self.year is not None:
+            self.yearly[self.year][name] += n
 
     def sample(self, name: str, value: float) -> None:
         """Keep one observation of a duration or an amount."""
@@ -253,6 +270,8 @@ class Ledger:
         """Count a person once under a measure (true, identified, protected) for each group."""
         for group in groups:
             self.victims[(measure, group)] += 1
+            if self.year is not None:
+                self.yearly[self.year][(measure, group)] += 1
 
     def arrive(self, place_id: int) -> None:
         """A person arrived at the crossing."""
@@ -268,6 +287,7 @@ class Ledger:
         the people in each state now (stocks) stay as they are."""
         self.tally.clear()
         self.victims.clear()
+        self.yearly.clear()
         self.samples.clear()
         self.events.clear()
         self.place_totals.clear()
@@ -299,10 +319,11 @@ class Ledger:
 # ------------------------------------------------------------------ reporting
 
 
-def series_reporters() -> dict[str, Callable]:
-    """Mesa DataCollector model reporters for the columns of `SERIES`, in order."""
+def series_reporters(calendar: bool = False) -> dict[str, Callable]:
+    """Mesa DataCollector model reporters for the columns of `SERIES`, in order (the
+    calendar's columns only for a run with a calendar, so other runs' series are unchanged)."""
     reporters: dict[str, Callable] = {
-        "day": _day, "arrivals": _arrivals, "present": _present,
+        "day": _day, "date": _date, "arrivals": _arrivals, "present": _present,
         "traffickers_active": _traffickers_active, "victims_true": _victims_true,
         "victims_identified": _victims_identified}
     for state in State:
@@ -310,11 +331,15 @@ def series_reporters() -> dict[str, Callable]:
         for sex in SEXES:
             reporters[f"{state.value}_{sex}"] = partial(_in_state, state=state, sex=sex)
     assert tuple(reporters) == tuple(c.name for c in SERIES)
-    return reporters
+    return {name: reporters[name] for name in series_columns(calendar)}
 
 
 def _day(model: CorridorModel) -> int:
     return model.day
+
+
+def _date(model: CorridorModel) -> str:
+    return model.today.isoformat()
 
 
 def _arrivals(model: CorridorModel) -> int:
@@ -349,61 +374,85 @@ def summarise(model: CorridorModel, days: int) -> dict:
         raise RuntimeError(f"outcomes missing from the catalogue: {sorted(extra)}")
     identity = {"scenario": model.params.name, "seed": model.seed, "days": days,
                 "warmup_days": model.params.warmup_days, "people_per_agent": 1}
-    return {**identity, **{name: measured[name] for name in OUTCOME_NAMES}}
+    summary = {**identity, **{name: measured[name] for name in OUTCOME_NAMES}}
+    if model.params.start_date is not None:
+        summary[PER_YEAR] = per_year(model.ledger)
+    return summary
+
+
+def per_year(ledger: Ledger) -> dict[str, dict[str, int]]:
+    """The flows of each calendar year of the counted days: `{"2018": {"arrivals": ...}}`.
+
+    Read from the same tallies and victim counts as the run's totals (the ledger keeps a
+    copy per year as it counts), so the years add up to the totals. Stocks (people still in
+    the corridor, traffickers active at the end) and ratios have no per-year value here."""
+    return {str(year): _flows(counts, counts) for year, counts in sorted(ledger.yearly.items())}
+
+
+def flat_summary(summary: dict) -> dict:
+    """A summary as one flat row (for Parquet and tables): the per-year table becomes
+    columns named `per_year.<year>.<outcome>`."""
+    flat = {k: v for k, v in summary.items() if k != PER_YEAR}
+    for year, flows in summary.get(PER_YEAR, {}).items():
+        for name, value in flows.items():
+            flat[f"{PER_YEAR}.{year}.{name}"] = value
+    return flat
+
+
+#: Outcomes that are counts of a flow, read from a tally of the same or another name.
+_TALLIED_FLOWS = {
+    "arrivals": "arrivals", "transit_completed": "exits", "asylum_claims": "asylum_claims",
+    "asylum_decisions": "asylum_decisions", "gave_up_waiting": "gave_up_waiting",
+    "detentions": "detentions", "detention_refused_full": "detention_refused_full",
+    "deportations": "deportations", "agent_days": "agent_days",
+    **{name: name for name in (
+        "tvrh_issued", "retrafficked", "retrafficked_after_identification",
+        "identified_deported", "victims_detained_unidentified",
+        "victims_deported_unidentified", "reentries", "hotline_calls", "hotline_calls_lost",
+        "false_positive_referrals", "traffickers_arrested", "complicity_events", "smuggled",
+        "identifications", "children_detained", "children_referred_dif", "dif_full",
+        "consular_contacts", "consular_assisted")},
+}
+
+
+def _flows(tally: Counter, victims: Counter) -> dict[str, int]:
+    """Every outcome that counts a flow (people, events), from tallies and victim counts."""
+    flows = {name: tally[key] for name, key in _TALLIED_FLOWS.items()}
+    flows.update({o.name: tally[o.name] for o in _journey_outcomes()})
+    for measure in ("true", "identified", "protected"):
+        flows[f"victims_{measure}"] = victims[(measure, "all")]
+        for group in (*SEXES, *AGE_GROUPS, *PEOPLE_GROUPS):
+            flows[f"victims_{measure}_{group}"] = victims[(measure, group)]
+    for measure in ("true", "identified"):
+        for form in EXPLOITATION_FORMS:
+            flows[f"victims_{measure}_{form}"] = victims[(measure, form)]
+    return {name: flows[name] for name in OUTCOME_NAMES if name in flows}
 
 
 def _measure(model: CorridorModel) -> dict:
+    """Every outcome: the flows (`_flows`, shared with the per-year table), then stocks,
+    ratios, means and medians."""
     ledger = model.ledger
     tally, victims, samples = ledger.tally, ledger.victims, ledger.samples
+    measured = _flows(tally, victims)
     waits = samples["hub_waits"] + model.claimants_waiting_days
     exited = tally["exits"]
     arrivals = tally["arrivals"]
     true, identified = victims[("true", "all")], victims[("identified", "all")]
     to_identification, debts = samples["days_to_identification"], samples["smuggler_debts"]
-    measured = {
-        "arrivals": arrivals,
-        "transit_completed": exited,
+    measured.update({
         "still_in_corridor": ledger.present,
-        "asylum_claims": tally["asylum_claims"],
-        "asylum_decisions": tally["asylum_decisions"],
-        "gave_up_waiting": tally["gave_up_waiting"],
         "mean_wait_days_hub": float(np.mean(waits)) if waits else 0.0,
-        "detentions": tally["detentions"],
-        "detention_refused_full": tally["detention_refused_full"],
-        "deportations": tally["deportations"],
         "bypass_share": tally["transits_via_bypass"] / exited if exited else 0.0,
-        "agent_days": tally["agent_days"],
-        "victims_true": true,
         "incidence_per_1000": 1000.0 * true / arrivals if arrivals else 0.0,
         "incidence_per_100k_person_days": (1e5 * true / tally["agent_days"]
                                            if tally["agent_days"] else 0.0),
-        "victims_identified": identified,
         "identification_rate": identified / true if true else 0.0,
         "median_days_to_identification": (float(np.median(to_identification))
                                           if to_identification else None),
-        "victims_protected": victims[("protected", "all")],
         "traffickers_active_end": model.traffickers_active,
         "mean_smuggler_debt_usd": float(np.mean(debts)) if debts else 0.0,
-    }
-    for name in ("tvrh_issued", "retrafficked", "retrafficked_after_identification",
-                 "identified_deported", "victims_detained_unidentified",
-                 "victims_deported_unidentified", "reentries", "hotline_calls",
-                 "hotline_calls_lost",
-                 "false_positive_referrals", "traffickers_arrested", "complicity_events",
-                 "smuggled", "identifications", "children_detained", "children_referred_dif",
-                 "dif_full", "consular_contacts", "consular_assisted"):
-        measured[name] = tally[name]
-    for outcome in _journey_outcomes():
-        measured[outcome.name] = tally[outcome.name]
-    for measure in ("true", "identified", "protected"):
-        for group in (*SEXES, *AGE_GROUPS):
-            measured[f"victims_{measure}_{group}"] = victims[(measure, group)]
-    for measure in ("true", "identified", "protected"):
-        for group in PEOPLE_GROUPS:
-            measured[f"victims_{measure}_{group}"] = victims[(measure, group)]
-    for measure in ("true", "identified"):
-        for form in EXPLOITATION_FORMS:
-            measured[f"victims_{measure}_{form}"] = victims[(measure, form)]
+    })
     return measured
 
 

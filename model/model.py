@@ -7,6 +7,7 @@ count and event goes to `self.ledger` (`ledger.py`).
 
 A day (one Mesa step, then the day's wake-ups, then the day's record):
 
+0. the scenario's timeline changes due today take effect (`apply_scenario`);
 1. people arrive at the crossing;
 2. officials work: the asylum office decides the claims at the head of its queue;
    inspections, INM operations and the hotline reach exploited people, who are
@@ -28,8 +29,9 @@ so two scenarios run with the same seed see the same arrivals.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
 from itertools import accumulate
 
 import numpy as np
@@ -58,7 +60,7 @@ from model.institutions import (
 )
 from model.ledger import Ledger, series_reporters
 from model.policy import resolve
-from model.scenario import Scenario
+from model.scenario import Scenario, timeline_states
 from model.states import FINAL_STATES, State
 from model.traffickers import SiteMarket, Trafficker, TraffickerMarket
 
@@ -91,7 +93,9 @@ class CorridorModel(Model):
         self.sites = SiteMarket(self)
         self._open_institutions()
         self._place_traffickers()
-        self.datacollector = DataCollector(model_reporters=series_reporters())
+        self._timeline = deque((day, state) for day, _, state in timeline_states(params))
+        self.datacollector = DataCollector(
+            model_reporters=series_reporters(calendar=params.start_date is not None))
         self.market = TraffickerMarket(self)
         self.schedule_recurring(self.market.adapt,
                                 Schedule(interval=ADAPTATION_DAYS, start=ADAPTATION_DAYS))
@@ -116,8 +120,16 @@ class CorridorModel(Model):
         self.shelter_cell = self.space[shelter_id]
         self.crossing = self.space[next(p.id for p in places if p.kind == "crossing")]
         self.hub = self.space[next(p.id for p in places if p.kind == "hub")]
-        exits = [p.id for p in places if p.kind == "exit"]
-        self.routes = RouteBook(graph, self.hub.coordinate, exits,
+        self._graph = graph
+        self._exits = [p.id for p in places if p.kind == "exit"]
+        self._derive_from_params()
+
+    def _derive_from_params(self) -> None:
+        """What the corridor's rules precompute from the scenario and the policy: the routes
+        (their chance of a check), the route-choice cache, the give-up rate (containment)
+        and the offers' base log-odds. Called at the start and by `apply_scenario`."""
+        params = self.params
+        self.routes = RouteBook(self._graph, self.hub.coordinate, self._exits,
                                 self.policy.check_probability)
         self._route_choice: dict[int, list[float]] = {}
         hub_spec = params.hub
@@ -152,7 +164,48 @@ class CorridorModel(Model):
 
     @property
     def day(self) -> int:
+        """Days simulated so far, warm-up included (today's number during a day)."""
         return self.steps
+
+    @property
+    def scenario_day(self) -> int:
+        """Today's number as scenario files count days: 1 is the first day after the warm-up
+        (warm-up days are 0 and below)."""
+        return self.steps - self.params.warmup_days
+
+    @property
+    def today(self) -> dt.date | None:
+        """Today's calendar date, when the scenario has a start_date."""
+        return self.params.date_of(self.scenario_day)
+
+    # ------------------------------------------------------------- the timeline
+
+    def begin_day(self) -> None:
+        """Before anything else today: the ledger learns the calendar year, and the timeline's
+        changes due today take effect."""
+        if self.params.start_date is not None:
+            self.ledger.year = self.today.year
+        while self._timeline and self._timeline[0][0] <= self.scenario_day:
+            self.apply_scenario(self._timeline.popleft()[1])
+
+    def apply_scenario(self, params: Scenario) -> None:
+        """Put a changed scenario in force from now on: the one place that follows a change.
+
+        Everything built once from the scenario or the policy is rebuilt or told: the policy;
+        the routes, the route-choice cache, the give-up rate and the offers' base log-odds
+        (`_derive_from_params`); the station's capacity and the shelters' beds; the
+        officials' training and complicity (`Roster.follow_policy`); the trafficker market's
+        spec. The rest of the rules read `self.params` and `self.policy` when they act.
+        Decisions already made stand: a traveller keeps the route they chose, a sleeper
+        their wake-up day (rest, detention, referral, shelter and visa delays, the day they
+        give up). No random number is drawn here, so the days before the change are exactly
+        those of the run without it."""
+        self.params, self.policy = params, resolve(params)
+        self._derive_from_params()
+        self.station.capacity = self.policy.detention_capacity
+        self.shelter.beds = self.policy.shelter_beds
+        self.roster.follow_policy(self.policy)
+        self.market.spec = params.traffickers
 
     @property
     def traffickers(self):
@@ -161,6 +214,7 @@ class CorridorModel(Model):
     # ----------------------------------------------------------------- a day
 
     def step(self) -> None:
+        self.begin_day()
         self.admit_arrivals()
         self.asylum_office.decide_claims()
         self.reach_exploited_people()
@@ -194,7 +248,7 @@ class CorridorModel(Model):
         an adult with `share_alone` (children mostly travel with family)."""
         rng = self.streams["arrivals"]
         spec = self.params.arrivals
-        n = int(rng.poisson(spec.daily_rate))
+        n = int(rng.poisson(self.params.daily_rate_on(self.scenario_day)))
         nations = list(spec.nationalities)
         shares = np.array([spec.nationalities[k] for k in nations])
         movement = self.params.movement

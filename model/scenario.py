@@ -14,6 +14,7 @@ every number is finite and bounded, shares sum to 1, every place has a way north
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import re
@@ -140,6 +141,20 @@ class Arrivals(_Strict):
     nationalities: dict[str, float] = Field(min_length=1)
     money_median_usd: float = Field(gt=0, le=100000)
     money_sigma: float = Field(ge=0, le=3, description="log-normal spread of money carried")
+    monthly_rates: dict[str, Annotated[float, Field(gt=0, le=20000)]] | None = Field(
+        None, description="mean arrivals per day by calendar month ('YYYY-MM' = rate); needs "
+        "start_date; a month not listed uses daily_rate")
+
+    @field_validator("monthly_rates")
+    @classmethod
+    def _months_are_months(cls, rates: dict[str, float] | None) -> dict[str, float] | None:
+        """Keys are calendar months written YYYY-MM, so a typo cannot silently fall back to
+        daily_rate."""
+        for key in rates or {}:
+            if parse_month(key) is None:
+                raise KeyedProblem(key, "not a month: write months as "
+                                   "\"YYYY-MM\" (e.g. \"2018-01\")")
+        return rates
 
     @field_validator("nationalities")
     @classmethod
@@ -485,6 +500,24 @@ class ChildProtectionReform(_Strict):
     days_in_care: int = Field(ge=1, le=3650, description="days a child stays in DIF care")
 
 
+class TimelineEntry(_Strict):
+    """A change to the scenario that takes effect at the start of one day of the run."""
+
+    day: int | None = Field(None, ge=1, le=MAX_DAYS, description="counted day (day 1 is the "
+                            "first day after the warm-up)")
+    date: dt.date | None = Field(None, description="calendar date (needs start_date)")
+    set: dict[str, Any] = Field(min_length=1, description="dotted keys and their new values, "
+                                "as with_changes takes them")
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _day_or_date(self) -> TimelineEntry:
+        if (self.day is None) == (self.date is None):
+            raise ValueError("give exactly one of day (a counted day, 1 = first day after the "
+                             "warm-up) or date (a calendar date, with start_date set)")
+        return self
+
+
 class Scenario(_Strict):
     """One complete, validated scenario: everything a run needs besides its seed."""
 
@@ -493,6 +526,8 @@ class Scenario(_Strict):
     days: int = Field(ge=1, le=MAX_DAYS, description="days whose outcomes are counted")
     warmup_days: int = Field(ge=0, le=MAX_DAYS, description="days simulated before counting "
                              "starts, so the queue and the trafficker market settle first")
+    start_date: dt.date | None = Field(None, description="calendar date of counted day 1; "
+                                       "without it the run has no calendar")
     corridor: Corridor
     arrivals: Arrivals
     movement: Movement
@@ -514,6 +549,8 @@ class Scenario(_Strict):
     language: Language
     consular: Consular
     child_protection_reform: ChildProtectionReform
+    timeline: list[TimelineEntry] | None = Field(None, description="changes that take effect "
+                                                 "on a day of the run, in day order")
 
     @field_validator("name")
     @classmethod
@@ -536,6 +573,48 @@ class Scenario(_Strict):
         check_sites(self.corridor)
         return self
 
+    @model_validator(mode="after")
+    def _calendar_is_consistent(self) -> Scenario:
+        """Monthly rates name months of the run, and need a calendar to be read by."""
+        rates = self.arrivals.monthly_rates
+        if not rates:
+            return self
+        if self.start_date is None:
+            raise KeyedProblem("arrivals.monthly_rates", "needs start_date (the calendar date "
+                               "of counted day 1), e.g. start_date = 2018-01-01")
+        first, last = month_key(self.date_of(1)), month_key(self.date_of(self.days))
+        for key in rates:
+            if not first <= key <= last:
+                raise KeyedProblem(f"arrivals.monthly_rates.{key}",
+                                   f"outside the run: months from {first} to {last} allowed")
+        return self
+
+    @model_validator(mode="after")
+    def _timeline_applies(self) -> Scenario:
+        """Every timeline change validates where it falls, applied after the ones before it,
+        so a run never meets a bad value halfway through."""
+        timeline_states(self)
+        return self
+
+    def date_of(self, day: int) -> dt.date | None:
+        """The calendar date of a counted day (day 1 = start_date; warm-up days are <= 0)."""
+        if self.start_date is None:
+            return None
+        return self.start_date + dt.timedelta(days=day - 1)
+
+    def day_of(self, date: dt.date) -> int:
+        """The counted day number of a calendar date (needs start_date)."""
+        return (date - self.start_date).days + 1
+
+    def daily_rate_on(self, day: int) -> float:
+        """Mean arrivals on a counted day: the month's rate if listed, else daily_rate.
+        Warm-up days (day <= 0) use the first counted day's rate, so the queue and the market
+        settle at the level the run starts with."""
+        rates = self.arrivals.monthly_rates
+        if not rates:
+            return self.arrivals.daily_rate
+        return rates.get(month_key(self.date_of(max(day, 1))), self.arrivals.daily_rate)
+
     @property
     def interventions(self) -> dict[str, bool]:
         """Each intervention block's name and whether it is switched on."""
@@ -544,6 +623,75 @@ class Scenario(_Strict):
     @property
     def place_by_id(self) -> dict[int, Place]:
         return {p.id: p for p in self.corridor.places}
+
+
+#: What a timeline may not change: the run's frame (its name, length, calendar and corridor),
+#: the timeline itself, and the official posts (officials are hired once, at the start).
+TIMELINE_FIXED = ("name", "days", "warmup_days", "start_date", "corridor", "timeline",
+                  "officials.posts")
+
+
+def parse_month(key: str) -> tuple[int, int] | None:
+    """(year, month) of a "YYYY-MM" key, or None if it is not one."""
+    match = re.fullmatch(r"(\d{4})-(\d{2})", key)
+    if not match or not 1 <= int(match[2]) <= 12:
+        return None
+    return int(match[1]), int(match[2])
+
+
+def month_key(date: dt.date) -> str:
+    return f"{date.year:04d}-{date.month:02d}"
+
+
+def timeline_states(scenario: Scenario) -> list[tuple[int, str, Scenario]]:
+    """(day, note, scenario in force from that day) for each timeline entry, in day order
+    (entries on the same day in file order), each change applied after the ones before it.
+
+    A change that would not validate is a `KeyedProblem` naming `timeline[i].set.<key>`.
+    The scenarios returned keep the original timeline, so `params.timeline` always shows
+    the whole plan."""
+    entries = scenario.timeline or []
+    if not entries:
+        return []
+    dated = [(_entry_day(scenario, i, entry), i, entry) for i, entry in enumerate(entries)]
+    current = scenario.model_copy(update={"timeline": None})
+    states = []
+    for day, i, entry in sorted(dated, key=lambda item: (item[0], item[1])):
+        for key in entry.set:
+            _check_changeable(i, str(key))
+        try:
+            current = with_changes(current, entry.set, source=f"timeline[{i}]")
+        except ScenarioError as exc:
+            raise KeyedProblem(f"timeline[{i}].set.{exc.key or ''}".rstrip("."),
+                               exc.message) from None
+        states.append((day, entry.note, current.model_copy(update={"timeline": entries})))
+    return states
+
+
+def _entry_day(scenario: Scenario, i: int, entry: TimelineEntry) -> int:
+    """The counted day an entry takes effect on; within the run."""
+    if entry.date is not None:
+        if scenario.start_date is None:
+            raise KeyedProblem(f"timeline[{i}].date", "a date needs start_date (the calendar "
+                               "date of counted day 1); or give day = N instead")
+        day = scenario.day_of(entry.date)
+        last = scenario.date_of(scenario.days)
+        where = f"dates from {scenario.start_date} to {last} allowed"
+        key = f"timeline[{i}].date"
+    else:
+        day, where, key = entry.day, f"days 1 to {scenario.days} allowed", f"timeline[{i}].day"
+    if not 1 <= day <= scenario.days:
+        raise KeyedProblem(key, f"outside the run: {where}")
+    return day
+
+
+def _check_changeable(i: int, key: str) -> None:
+    """A timeline changes behaviour and policy, not the run's frame."""
+    for fixed in TIMELINE_FIXED:
+        if key == fixed or key.startswith(fixed + ".") or fixed.startswith(key + "."):
+            raise KeyedProblem(f"timeline[{i}].set.{key}", f"a timeline cannot change "
+                               f"'{fixed}' (fixed for the whole run: "
+                               f"{', '.join(TIMELINE_FIXED)})")
 
 
 INTERVENTIONS = (
@@ -772,6 +920,7 @@ def load_raw(path: Path | str, _chain: tuple[Path, ...] = (), _root: Path | None
         raise ScenarioError(_chain[0], "extends", f"the extends chain passes through more than "
                             f"{MAX_EXTENDS_DEPTH} files (at {path.name})")
     data = _read_toml(path)
+    _read_monthly_rates_file(path, data, root)
     parent = data.pop("extends", None)
     if parent is None:
         data.setdefault("name", path.stem)
@@ -791,6 +940,57 @@ def load_raw(path: Path | str, _chain: tuple[Path, ...] = (), _root: Path | None
     merged = _deep_merge(base, data)
     merged.setdefault("name", path.stem)
     return merged
+
+
+#: The key naming a CSV file of monthly rates, read into `arrivals.monthly_rates` on loading.
+RATES_FILE_KEY = "monthly_rates_file"
+
+
+def _read_monthly_rates_file(path: Path, data: dict, root: Path) -> None:
+    """`arrivals.monthly_rates_file = "rates.csv"` (beside the scenario, inside the scenarios
+    folder): lines `YYYY-MM,rate` (a header line `month,rate` may come first, `#` starts a
+    comment), read into `arrivals.monthly_rates`. An untrusted file: each mistake is one
+    line naming the CSV file and its line."""
+    arrivals = data.get("arrivals")
+    if not isinstance(arrivals, dict) or RATES_FILE_KEY not in arrivals:
+        return
+    key = f"arrivals.{RATES_FILE_KEY}"
+    name = arrivals.pop(RATES_FILE_KEY)
+    if not isinstance(name, str):
+        raise ScenarioError(path, key, "must be a file name (a string), e.g. 'rates.csv'")
+    if "monthly_rates" in arrivals:
+        raise ScenarioError(path, key, "give monthly_rates or monthly_rates_file, not both")
+    csv_path = _resolved(path.parent / name, referrer=path)
+    if not csv_path.is_relative_to(root):
+        raise ScenarioError(path, key, f"'{name}' is outside the scenarios folder {root}")
+    try:
+        text = _read_text(csv_path)
+    except ScenarioError as exc:  # not found, a folder, not UTF-8...: name the key that named it
+        raise ScenarioError(path, key, f"'{name}': {exc.message}") from None
+    arrivals["monthly_rates"] = _parse_rates(csv_path, text)
+
+
+def _parse_rates(csv_path: Path, text: str) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line or (not rates and line.lower().replace(" ", "") == "month,rate"):
+            continue
+        where = f"line {number}"
+        cells = [cell.strip() for cell in line.split(",")]
+        if len(cells) != 2 or parse_month(cells[0]) is None:
+            raise ScenarioError(csv_path, where, "expected YYYY-MM,rate (e.g. 2018-01,150)")
+        try:
+            rate = float(cells[1])
+        except ValueError:
+            rate = math.nan
+        if not (math.isfinite(rate) and 0 < rate <= 20000):
+            raise ScenarioError(csv_path, where, f"rate {cells[1]!r}: a number in (0, 20000] "
+                                "(mean arrivals a day) is allowed")
+        if cells[0] in rates:
+            raise ScenarioError(csv_path, where, f"month {cells[0]} is listed twice")
+        rates[cells[0]] = rate
+    return rates
 
 
 def load_scenario(path: Path | str) -> Scenario:
@@ -893,5 +1093,23 @@ def describe_scenario(scenario: Scenario) -> str:
                      f"{post.capacity_per_day}/day each")
     lines += ["", "parameters"]
     lines += [f"  {key} = {value}" for key, value in flatten(scenario).items()
-              if "." in key and key.split(".")[0] not in INTERVENTIONS]
-    return "\n".join(lines)
+              if "." in key and key.split(".")[0] not in INTERVENTIONS
+              and key != "arrivals.monthly_rates"]
+    return "\n".join(lines + _describe_calendar(scenario))
+
+
+def _describe_calendar(scenario: Scenario) -> list[str]:
+    """The calendar, the monthly rates in short and the timeline, when the scenario has them."""
+    lines = []
+    if scenario.start_date is not None:
+        last = scenario.date_of(scenario.days)
+        lines += ["", f"calendar     day 1 = {scenario.start_date}, day {scenario.days} = {last}"]
+    rates = scenario.arrivals.monthly_rates or {}
+    if rates:
+        lines.append(f"monthly rates {len(rates)} months listed, {min(rates.values()):g} to "
+                     f"{max(rates.values()):g} a day (others: daily_rate)")
+    entries = scenario.timeline or []
+    for day, entry in sorted((_entry_day(scenario, i, e), e) for i, e in enumerate(entries)):
+        when = f"{scenario.date_of(day)} (day {day})" if scenario.start_date else f"day {day}"
+        lines.append(f"  timeline {when}: {entry.note or ', '.join(map(str, entry.set))}")
+    return lines

@@ -120,6 +120,9 @@ def _inner_model(annotation: Any) -> tuple[Any, bool]:
     whether the next part of a location is a table's own key rather than a field."""
     if _is_model(annotation):
         return annotation, False
+    args = typing.get_args(annotation)
+    if type(None) in args and len(args) == 2:  # `X | None`: what matters is inside X
+        return _inner_model(next(a for a in args if a is not type(None)))
     model = next((a for a in typing.get_args(annotation) if _is_model(a)), annotation)
     return model, typing.get_origin(annotation) is dict
 

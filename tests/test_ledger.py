@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import pytest
 
-from model.ledger import OUTCOME_BY_NAME, OUTCOMES, SERIES, label
+from model.ledger import OUTCOME_BY_NAME, OUTCOMES, SERIES, label, series_columns
 from model.model import CorridorModel
 from model.scenario import ScenarioError, load_scenario, with_changes
 from model.states import FINAL_STATES, State
@@ -34,7 +34,8 @@ def test_series_catalogue_matches_the_daily_record(baseline):
     for _ in range(5):
         model.step()
     frame = model.datacollector.get_model_vars_dataframe()
-    assert list(frame.columns) == [c.name for c in SERIES]
+    assert list(frame.columns) == series_columns(calendar=False)  # SERIES but the date
+    assert set(series_columns(calendar=True)) == {c.name for c in SERIES}
     assert frame["arrivals"].iloc[-1] == model.ledger.tally["arrivals"]
 
 

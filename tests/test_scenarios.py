@@ -46,6 +46,20 @@ def _child(tmp_path: Path, body: str, name: str = "child.toml") -> Path:
     return path
 
 
+def _with_rates_csv(tmp_path: Path, csv: str) -> Path:
+    """A child with a calendar whose monthly rates come from rates.csv beside it; returns the
+    CSV's path when the CSV is what the error must name."""
+    _child(tmp_path, 'extends = "baseline_2018.toml"\nstart_date = 2018-01-01\n[arrivals]\n'
+                     'monthly_rates_file = "rates.csv"\n')
+    (tmp_path / "scenarios" / "rates.csv").write_text(csv)
+    return tmp_path / "scenarios" / "child.toml"
+
+
+def test_monthly_rates_come_from_a_csv_file(tmp_path):
+    path = _with_rates_csv(tmp_path, "month,rate  # mean arrivals a day\n2018-01,12\n2018-02,7.5\n")
+    assert load_scenario(path).arrivals.monthly_rates == {"2018-01": 12, "2018-02": 7.5}
+
+
 def _replace_in_baseline(tmp_path: Path, old: str, new: str) -> Path:
     folder = tmp_path / "scenarios"
     folder.mkdir(exist_ok=True)
@@ -87,6 +101,52 @@ BAD_INPUTS = {
         lambda t: _child(t, 'extends = "baseline_2018.toml"\n[arrivals.nationalities]\n'
                             'cuba = 0.5\n'),
         "arrivals", r"sum to 1"),
+    "timeline unknown key": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[[timeline]]\nday = 10\n'
+                            'set = { "border_tightening.enabld" = true }\n'),
+        "timeline[0].set.border_tightening.enabld", r"did you mean 'enabled'"),
+    "timeline bad value": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[[timeline]]\nday = 10\n'
+                            'set = { "hub.grant_rate" = 1.5 }\n'),
+        "timeline[0].set.hub.grant_rate", r"less than or equal to 1"),
+    "timeline day outside the run": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[[timeline]]\nday = 366\n'
+                            'set = { "hub.rest_days" = 1 }\n'),
+        "timeline[0].day", r"outside the run: days 1 to 365"),
+    "timeline changes the frame": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[[timeline]]\nday = 5\n'
+                            'set = { "warmup_days" = 1 }\n'),
+        "timeline[0].set.warmup_days", r"cannot change 'warmup_days'"),
+    "timeline date without calendar": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[[timeline]]\n'
+                            'date = 2018-05-01\nset = { "hub.rest_days" = 1 }\n'),
+        "timeline[0].date", r"needs start_date"),
+    "monthly rates without calendar": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\n[arrivals.monthly_rates]\n'
+                            '"2018-01" = 10\n'),
+        "arrivals.monthly_rates", r"needs start_date"),
+    "monthly rate not a month": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\nstart_date = 2018-01-01\n'
+                            '[arrivals.monthly_rates]\n"2018-1" = 10\n'),
+        "arrivals.monthly_rates.2018-1", r"YYYY-MM"),
+    "monthly rate outside the run": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\nstart_date = 2018-01-01\n'
+                            '[arrivals.monthly_rates]\n"2019-01" = 10\n'),
+        "arrivals.monthly_rates.2019-01", r"outside the run: months from 2018-01 to 2018-12"),
+    "monthly rates file, bad line": (
+        lambda t: _with_rates_csv(t, "month,rate\n2018-01,150\n2018-02,lots\n"),
+        "line 3", r"rate 'lots': a number in \(0, 20000\]"),
+    "monthly rates file, not a month": (
+        lambda t: _with_rates_csv(t, "2018-01,150\nJanuary,150\n"),
+        "line 2", r"expected YYYY-MM,rate"),
+    "monthly rates file missing": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\nstart_date = 2018-01-01\n'
+                            '[arrivals]\nmonthly_rates_file = "nowhere.csv"\n'),
+        "arrivals.monthly_rates_file", r"'nowhere.csv': file not found"),
+    "monthly rate not positive": (
+        lambda t: _child(t, 'extends = "baseline_2018.toml"\nstart_date = 2018-01-01\n'
+                            '[arrivals.monthly_rates]\n"2018-03" = 0\n'),
+        "arrivals.monthly_rates.2018-03", r"greater than 0"),
 }
 
 
@@ -109,7 +169,7 @@ def _check_bad_scenario(tmp_path: Path, case: str, runner) -> None:
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert path.name in lines[0] or "a.toml" in lines[0] or "b.toml" in lines[0]
+    assert any(name in lines[0] for name in (path.name, "a.toml", "b.toml", "rates.csv"))
     if key:
         assert f": {key}: " in lines[0], lines[0]
     assert re.search(pattern, lines[0]), lines[0]
