@@ -290,6 +290,18 @@ class ChildProtection:
     def in_force(self) -> bool:
         return self.from_day is not None and self.model.day >= self.from_day
 
+    def follow_policy(self, policy) -> None:
+        """A timeline change: the reform comes into force (at once if its day has passed), or
+        its day or the DIF's capacity changes. Children in care stay in care."""
+        self.capacity = policy.dif_capacity
+        from_day = (None if policy.children_to_dif_from is None
+                    else self.model.params.warmup_days + policy.children_to_dif_from)
+        if from_day != self.from_day:
+            self.from_day = from_day
+            if from_day is not None:
+                self.model.schedule_event(self.transfer_detained_children,
+                                          at=max(from_day, self.model.day))
+
     def admit(self) -> bool:
         """A place in DIF care, if one is free."""
         if self.in_care >= self.capacity:
@@ -315,6 +327,8 @@ class ChildProtection:
 
     def transfer_detained_children(self) -> None:
         """The evening the reform takes effect, children still held in the station leave it."""
+        if not self.in_force:  # the reform's day moved, or it was repealed, since scheduling
+            return
         for person in list(self.model.by_state[State.DETAINED]):
             if person.minor and not self.take_in(person, "transferred from the station"):
                 person.leave_station("released from the station: DIF full")
@@ -379,7 +393,11 @@ class Consulates:
 
     def __init__(self, model: CorridorModel):
         self.model = model
-        spec = model.params.consular
+        self.follow(model.params.consular)
+
+    def follow(self, spec) -> None:
+        """The consulates open and their contact rate (at the start, and after a timeline
+        change)."""
         self.nationalities = frozenset(n for n, open_ in spec.consulates.items() if open_)
         self.contact_per_day = spec.contact_per_day
 

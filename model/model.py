@@ -194,8 +194,8 @@ class CorridorModel(Model):
         Everything built once from the scenario or the policy is rebuilt or told: the policy;
         the routes, the route-choice cache, the give-up rate and the offers' base log-odds
         (`_derive_from_params`); the station's capacity and the shelters' beds; the
-        officials' training and complicity (`Roster.follow_policy`); the trafficker market's
-        spec. The rest of the rules read `self.params` and `self.policy` when they act.
+        officials' training and complicity (`Roster.follow_policy`); the child protection
+        reform and the DIF's places; the consulates; the trafficker and site markets' specs. The rest of the rules read `self.params` and `self.policy` when they act.
         Decisions already made stand: a traveller keeps the route they chose, a sleeper
         their wake-up day (rest, detention, referral, shelter and visa delays, the day they
         give up). No random number is drawn here, so the days before the change are exactly
@@ -205,7 +205,10 @@ class CorridorModel(Model):
         self.station.capacity = self.policy.detention_capacity
         self.shelter.beds = self.policy.shelter_beds
         self.roster.follow_policy(self.policy)
+        self.child_protection.follow_policy(self.policy)
+        self.consulates.follow(params.consular)
         self.market.spec = params.traffickers
+        self.sites.spec = params.exploitation
 
     @property
     def traffickers(self):

@@ -15,6 +15,7 @@ from model.ledger import PER_YEAR, flat_summary, series_columns
 from model.model import CorridorModel
 from model.run import simulate
 from model.scenario import load_scenario, timeline_states, with_changes
+from model.states import State
 from tests.conftest import SCENARIOS, variant
 
 SMALL = {"arrivals.daily_rate": 40, "warmup_days": 10}
@@ -24,7 +25,9 @@ CHANGE_DAY = 20
 BIG_CHANGE = {"border_tightening.enabled": True, "cross_sector_training.enabled": True,
               "cross_sector_training.coverage": 0.9, "io_collaboration.enabled": True,
               "special_prosecutor.enabled": True, "traffickers.offer_success": 0.01,
-              "traffickers.exit_per_month": 0.2}
+              "traffickers.exit_per_month": 0.2, "exploitation.labour_demand_man": 2.0,
+              "consular.contact_per_day": 0.01, "child_protection_reform.enabled": True,
+              "child_protection_reform.dif_capacity": 7}
 
 
 @pytest.fixture()
@@ -63,11 +66,31 @@ def test_apply_scenario_follows_every_cached_value(small):
     assert model.give_up_per_day < give_up  # containment: the road north is watched more
     assert model.offer_base_log_odds > log_odds
     assert model.market.spec.exit_per_month == 0.2
+    assert model.sites.spec.labour_demand_man == 2.0
+    assert model.consulates.contact_per_day == 0.01
+    assert model.child_protection.in_force and model.child_protection.capacity == 7
     assert trained_before <= {o for o in officials if o.trained}  # trained stay trained
     assert sum(o.trained for o in officials) > len(trained_before)
     for official in officials:
         assert official.complicit == (official.complicity_draw
                                       < model.policy.complicity_chance(official.trained))
+
+
+def test_a_reform_switched_on_by_the_timeline_empties_the_station_of_children(small):
+    """The child protection reform set on day d through the timeline (its own effective day
+    already past): from that evening no child is in the immigration station."""
+    params = with_changes(small, {"timeline": [
+        {"day": CHANGE_DAY, "set": {"child_protection_reform.enabled": True}}]})
+    model = CorridorModel(params, seed=3)
+    held_before = 0
+    for day in range(1, params.warmup_days + 40 + 1):
+        model.step()
+        children = sum(p.minor for p in model.by_state[State.DETAINED])
+        if day < params.warmup_days + CHANGE_DAY:
+            held_before += children
+        else:
+            assert children == 0, day
+    assert held_before > 0  # children were detained before the reform, so the test has power
 
 
 def test_training_rises_by_the_stated_chance(baseline_raw):
