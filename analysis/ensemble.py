@@ -165,6 +165,23 @@ def ensemble_compare(summaries: pd.DataFrame, members: dict[str, tuple[str, str,
     return pd.concat(tables, ignore_index=True)
 
 
+def reference_runs(frame: pd.DataFrame, members: dict[str, tuple[str, str, str]]
+                   ) -> pd.DataFrame:
+    """The rows of the first (reference) variant, under their base scenarios' names: what
+    the patterns and the report's other sections read from an ensemble batch."""
+    if "scenario" not in frame.columns or not members:
+        return frame
+    first = next(iter(members.values()))[1]
+    names = {n: base for n, (base, v, _) in members.items() if v == first}
+    kept = frame[frame["scenario"].isin(names)].copy()
+    kept["scenario"] = kept["scenario"].map(names)
+    return kept
+
+
+def reference_variant_name(members: dict[str, tuple[str, str, str]]) -> str:
+    return next(iter(members.values()))[1]
+
+
 def _strip_variant(name: str, members: dict[str, tuple[str, str, str]]) -> str:
     return members[name][0] if name in members else name
 

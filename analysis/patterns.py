@@ -213,12 +213,19 @@ def per_run_values(pattern: Pattern, summaries: pd.DataFrame, series: pd.DataFra
     """One value per replicate (indexed by rep) for one scenario."""
     if pattern.expression is not None:
         runs = summaries[summaries["scenario"] == scenario].set_index("rep")
-        values = _evaluate(pattern, runs, "expression")
+        values = _evaluate(pattern, runs.rename(columns=expression_name), "expression")
     else:
         days = series[series["scenario"] == scenario]
         daily = _evaluate(pattern, days, "series_expression")
         values = daily.replace([np.inf, -np.inf], np.nan).groupby(days["rep"]).mean()
     return values.astype(float).replace([np.inf, -np.inf], np.nan)
+
+
+def expression_name(column: str) -> str:
+    """A summary column as an expression names it: the per-year outcomes, stored as
+    `per_year.2020.victims_identified`, are `per_year_2020_victims_identified` (a dotted
+    name would be an attribute, which the whitelist refuses)."""
+    return column.replace(".", "_")
 
 
 def _evaluate(pattern: Pattern, frame: pd.DataFrame, field: str) -> pd.Series:

@@ -22,7 +22,14 @@ import pandas as pd
 
 from analysis import plots
 from analysis.compare import HEADLINE_OUTCOMES, compare, default_baseline
-from analysis.ensemble import ensemble_compare, membership, robustness, sentences
+from analysis.ensemble import (
+    ensemble_compare,
+    membership,
+    reference_runs,
+    reference_variant_name,
+    robustness,
+    sentences,
+)
 from analysis.patterns import DEFAULT_PATTERNS, evaluate, load_patterns, tally
 from analysis.stats import mean_interval
 from analysis.store import Store
@@ -170,19 +177,12 @@ def _per_year_html(table: pd.DataFrame) -> str:
 
 def reference_variant(data: BatchData, members: dict[str, tuple[str, str, str]]) -> BatchData:
     """The batch's runs under its first variant, scenarios under their base names."""
-    first = next(iter(members.values()))[1]
-    names = {n: base for n, (base, v, _) in members.items() if v == first}
-    plan = {**data.plan, "scenarios": {names[n]: entry for n, entry
-                                       in data.plan.get("scenarios", {}).items() if n in names}}
-
-    def only(frame: pd.DataFrame) -> pd.DataFrame:
-        if "scenario" not in frame.columns:
-            return frame
-        kept = frame[frame["scenario"].isin(names)].copy()
-        kept["scenario"] = kept["scenario"].map(names)
-        return kept
-
-    return BatchData(data.name, only(data.summaries), only(data.series), only(data.places),
+    first = reference_variant_name(members)
+    plan = {**data.plan, "scenarios": {
+        members[n][0]: entry for n, entry in data.plan.get("scenarios", {}).items()
+        if n in members and members[n][1] == first}}
+    return BatchData(data.name, reference_runs(data.summaries, members),
+                     reference_runs(data.series, members), reference_runs(data.places, members),
                      plan, data.env, data.notes)
 
 

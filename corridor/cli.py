@@ -399,12 +399,19 @@ def command_report(args: argparse.Namespace) -> None:
 
 
 def command_patterns(args: argparse.Namespace) -> None:
+    from analysis.ensemble import membership, reference_runs, reference_variant_name
     from analysis.patterns import DEFAULT_PATTERNS, evaluate, format_patterns, load_patterns
 
     store, summaries, baseline, _ = _analysis_inputs(args)
+    series = store.series()
+    members = membership(store.batch())
+    if members:  # an ensemble batch: the patterns are held against its reference variant
+        print(f"ensemble batch: patterns held against the reference variant "
+              f"'{reference_variant_name(members)}'")
+        summaries, series = reference_runs(summaries, members), reference_runs(series, members)
+        baseline = members[baseline][0] if baseline in members else baseline
     scenario = args.scenario or baseline
-    table = evaluate(load_patterns(args.file or DEFAULT_PATTERNS), summaries, store.series(),
-                     scenario)
+    table = evaluate(load_patterns(args.file or DEFAULT_PATTERNS), summaries, series, scenario)
     print(format_patterns(table, scenario))
 
 

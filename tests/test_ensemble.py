@@ -124,6 +124,10 @@ def test_compare_ensemble_through_the_command_line(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "Effects against small within each variant" in text
     assert "What holds across the ensemble:" in text and "ffp " in text
+    # patterns are held against the reference variant, under the base names
+    assert main(["patterns", str(out), "--scenario", "small"]) == 0
+    text = capsys.readouterr().out
+    assert "reference variant 'market'" in text and "(small)" in text
     # the plain comparison of a batch without variants says how to get an ensemble
     plain = small_batch([small], tmp_path / "runs" / "p", 1, "7")
     assert main(["compare", str(plain), "--ensemble"]) == 2
