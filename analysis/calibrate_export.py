@@ -256,6 +256,28 @@ def write_ensemble(accepted: pd.DataFrame, spec: CalibrationSpec, folder: Path) 
                      "seed": values["seed"], **{p.name: values[p.name]
                                                for p in spec.parameters}})
     pd.DataFrame(rows).to_csv(folder / "weights.csv", index=False)
+    write_variants(rows, spec, folder / VARIANTS_FILE)
     if rows:
         load_scenario(folder / rows[0]["file"])
     return folder
+
+
+VARIANTS_FILE = "variants.toml"
+
+
+def write_variants(rows: list[dict], spec: CalibrationSpec, path: Path) -> None:
+    """The accepted sets as a variants file (`analysis.ensemble`): `corridor batch
+    scenarios/*.toml --variants <out>/ensemble/variants.toml` runs every scenario under every
+    set, and `compare --ensemble` says which effects keep their sign across them. The first
+    variant is the shipped parameters (the reference), then each set, heaviest first."""
+    variants = [{"name": "shipped", "assumption": f"the shipped parameters of "
+                 f"{spec.base.name} (not calibrated)", "set": {}}]
+    for row in sorted(rows, key=lambda r: -r["weight"]):
+        name = row["file"].removesuffix(".toml")
+        values = {p.name: float(row[p.name]) for p in spec.parameters}
+        shown = ", ".join(f"{k} = {v:.4g}" for k, v in values.items())
+        variants.append({"name": name, "assumption": f"calibrated set (weight "
+                         f"{row['weight']:.3g}): {shown}", "set": values})
+    header = ("# Accepted parameter sets of the calibration, as a variants file for "
+              "`corridor batch --variants`\n")
+    path.write_text(header + tomli_w.dumps({"variants": variants}), encoding="utf-8")

@@ -188,6 +188,15 @@ def test_posterior_covers_the_known_parameters(tmp_path):
     scenario = load_scenario(ensemble[-1])
     assert 15 <= scenario.arrivals.daily_rate <= 45
     assert (out / "posterior.png").stat().st_size > 10_000
+    # the accepted sets as a variants file: the shipped parameters first, then every set
+    from analysis.ensemble import expand, load_variants
+
+    variants = load_variants(out / "ensemble" / "variants.toml")
+    assert variants[0].name == "shipped" and len(variants) == 21
+    members = expand({"base": load_scenario(out / "ensemble" / "base.toml")}, variants,
+                     out / "ensemble" / "variants.toml")
+    rates = sorted(m.scenario.arrivals.daily_rate for m in members[1:])
+    assert rates == sorted(load_scenario(f).arrivals.daily_rate for f in ensemble)
 
 
 # ------------------------------------------------------------------ file errors
