@@ -36,7 +36,7 @@ from pydantic import (
 from analysis.expressions import parse_expression
 from analysis.patterns import DEFAULT_PATTERNS, Pattern, PatternError, load_patterns
 from analysis.plan import NAME_PATTERN, canonical_json, resolved_dict
-from analysis.sweep_file import schema_field, schema_limits
+from analysis.sweep_file import each_once, folder_name, schema_field, schema_limits
 from analysis.userfiles import UserFileError, read_text
 from model.errors import UserError
 from model.ledger import OUTCOME_NAMES
@@ -103,17 +103,12 @@ class CalibrationTable(_Strict):
     @field_validator("patterns")
     @classmethod
     def _each_once(cls, ids: list[str]) -> list[str]:
-        twice = sorted({i for i in ids if ids.count(i) > 1})
-        if twice:
-            raise ValueError(f"'{twice[0]}' is named twice")
-        return ids
+        return each_once(ids)
 
     @field_validator("name")
     @classmethod
     def _names_a_folder(cls, name: str) -> str:
-        if not NAME_PATTERN.fullmatch(name):
-            raise ValueError("cannot name a folder; use letters, digits, '_', '-' and '.'")
-        return name
+        return folder_name(name)
 
 
 class AbcTable(_Strict):

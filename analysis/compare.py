@@ -144,13 +144,13 @@ def format_table(table: pd.DataFrame) -> str:
         lines.append(f"  {'scenario':<22}{'n':>4}  {'mean [95% CI]':<30}"
                      f"{'diff vs baseline [95% CI]':<34}{'d_z':>7}{'A12':>6}{'p_holm':>9}")
         for _, row in block.iterrows():
-            mean = f"{_num(row['mean'])} [{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
+            mean = f"{format_number(row['mean'])} [{format_number(row['ci_low'])}, {format_number(row['ci_high'])}]"
             if math.isnan(row["diff"]):
                 diff, dz, a12, p = "(baseline)", "", "", ""
             else:
-                diff = (f"{_num(row['diff'], signed=True)} [{_num(row['diff_ci_low'], True)}, "
-                        f"{_num(row['diff_ci_high'], True)}]")
-                dz, a12, p = _num(row["d_z"]), f"{row['a12']:.2f}", _p(row["p_holm"])
+                diff = (f"{format_number(row['diff'], signed=True)} [{format_number(row['diff_ci_low'], True)}, "
+                        f"{format_number(row['diff_ci_high'], True)}]")
+                dz, a12, p = format_number(row["d_z"]), f"{row['a12']:.2f}", _p(row["p_holm"])
             lines.append(f"  {row['scenario']:<22}{row['n']:>4}  {mean:<30}{diff:<34}"
                          f"{dz:>7}{a12:>6}{p:>9}")
     return "\n".join(lines)
@@ -180,7 +180,8 @@ def adequacy_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _num(value: float, signed: bool = False) -> str:
+def format_number(value: float, signed: bool = False) -> str:
+    """A number for a table: thousands without decimals, units with two, small with three."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if math.isinf(value):

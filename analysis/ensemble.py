@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from analysis.compare import compare
+from analysis.compare import compare, format_number
 from analysis.userfiles import UserFileError, read_text
 from model.errors import UserError
 from model.ledger import OUTCOME_BY_NAME
@@ -228,7 +228,7 @@ def sentences(robust: pd.DataFrame, baseline: str) -> list[str]:
     for _, row in robust.iterrows():
         words = row["outcome"].replace("_", " ")
         unit = OUTCOME_BY_NAME[row["outcome"]].unit if row["outcome"] in OUTCOME_BY_NAME else ""
-        span = f"{_num(row['low'])} to {_num(row['high'])}{' ' + unit if unit else ''}"
+        span = f"{format_number(row['low'])} to {format_number(row['high'])}{' ' + unit if unit else ''}"
         if row["sign"] == 0:
             lines.append(f"{row['scenario']} against {baseline}: {words} shows no change under "
                          f"the reference assumptions ({row['reference']}); range {span}.")
@@ -256,20 +256,10 @@ def format_ensemble(table: pd.DataFrame, robust: pd.DataFrame, baseline: str) ->
     for (outcome, scenario), block in effects.groupby(["outcome", "scenario"], sort=False):
         lines.append(f"\n{outcome}: {scenario}")
         for _, r in block.iterrows():
-            lines.append(f"  {r['variant']:<20} {_num(r['diff'], True):>10} "
-                         f"[{_num(r['diff_ci_low'], True)}, {_num(r['diff_ci_high'], True)}]"
+            lines.append(f"  {r['variant']:<20} {format_number(r['diff'], True):>10} "
+                         f"[{format_number(r['diff_ci_low'], True)}, {format_number(r['diff_ci_high'], True)}]"
                          f"  n={r['n']}  ({r['assumption']})")
     lines.append("\nWhat holds across the ensemble:")
     lines += [f"  - {s}" for s in sentences(robust, baseline)]
     return "\n".join(lines)
 
-
-def _num(value: float, signed: bool = False) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    sign = "+" if signed else ""
-    if abs(value) >= 100:
-        return f"{value:{sign},.0f}"
-    if abs(value) >= 1:
-        return f"{value:{sign}.2f}"
-    return f"{value:{sign}.3f}"

@@ -47,6 +47,23 @@ from model.ledger import OUTCOME_NAMES
 from model.scenario import Scenario, flatten, load_scenario
 from model.validation import KeyedProblem, did_you_mean, first_problem, key_path
 
+
+def each_once(items: list[str]) -> list[str]:
+    """A list that names each item once: a repeat is a mistake (shared with calibration
+    files)."""
+    twice = sorted({i for i in items if items.count(i) > 1})
+    if twice:
+        raise ValueError(f"'{twice[0]}' is named twice")
+    return items
+
+
+def folder_name(name: str) -> str:
+    """A name that becomes an output folder may not climb out of its parent."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise ValueError("cannot name a folder; use letters, digits, '_', '-' and '.'")
+    return name
+
+
 METHODS = ("morris", "sobol")
 DISTS = ("unif", "logunif", "triang")
 #: The most runs (design points x replications) a sweep may ask for. The largest shipped
@@ -126,17 +143,12 @@ class SweepTable(_Strict):
     @field_validator("outcomes")
     @classmethod
     def _each_once(cls, outcomes: list[str]) -> list[str]:
-        twice = sorted({o for o in outcomes if outcomes.count(o) > 1})
-        if twice:
-            raise ValueError(f"'{twice[0]}' is named twice")
-        return outcomes
+        return each_once(outcomes)
 
     @field_validator("name")
     @classmethod
     def _names_a_folder(cls, name: str) -> str:
-        if not NAME_PATTERN.fullmatch(name):
-            raise ValueError("cannot name a folder; use letters, digits, '_', '-' and '.'")
-        return name
+        return folder_name(name)
 
     @model_validator(mode="after")
     def _sizes_and_source(self) -> SweepTable:
