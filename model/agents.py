@@ -114,6 +114,8 @@ class Migrant(CellAgent):
     def set_state(self, new: State, cause: str) -> None:
         """Change state; the ledger records the event and the model's index follows."""
         old, self.state = self.state, new
+        if (old in RECRUITABLE) != (new in RECRUITABLE) and self.cell is not None:
+            self.follow_recruitable(new in RECRUITABLE)
         if old in VICTIM_STATES and new not in VICTIM_STATES:
             self.leave_site()
         self.model.ledger.transition(self, old, new, cause)
@@ -121,6 +123,14 @@ class Migrant(CellAgent):
         if new in FINAL_STATES and not self.returning:
             self.cancel_wakeup()
             self.remove()
+
+    def follow_recruitable(self, recruitable: bool) -> None:
+        """Tell the place's index of people traffickers can approach that this person
+        became (or stopped being) one of them (see `PlaceCell`)."""
+        if recruitable:
+            self.cell.recruitable.add(self)
+        else:
+            self.cell.recruitable.remove(self)
 
     def sleep_until(self, day: int, wake: callable) -> None:
         """Nothing to decide until the evening of `day`: schedule one wake-up and rest.

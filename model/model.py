@@ -329,9 +329,8 @@ class CorridorModel(Model):
         for trafficker in self.traffickers.shuffle():
             by_place[trafficker.cell.coordinate].append(trafficker)
         for place_id in sorted(by_place):
-            people_here = sorted((a for a in self.space[place_id]._agents
-                                  if isinstance(a, Migrant) and a.recruitable),
-                                 key=_by_id)
+            # a copy: recruitments change the place's index while traffickers act
+            people_here = list(self.space[place_id].recruitable.people)
             for trafficker in by_place[place_id]:
                 trafficker.act(people_here)
 
@@ -356,7 +355,3 @@ class CorridorModel(Model):
     def claimants_waiting_days(self) -> list[int]:
         """Days waited so far by claimants still waiting (censored at the last day)."""
         return self.asylum_office.days_waited_so_far()
-
-
-def _by_id(agent) -> int:
-    return agent.unique_id
