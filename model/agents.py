@@ -139,7 +139,7 @@ class Migrant(CellAgent):
         someone who wakes and sets out starts walking the next morning.
         """
         self.cancel_wakeup()
-        self._wakeup = self.model.schedule_event(wake, at=max(day, self.model.day))
+        self._wakeup = self.model.schedule_wakeup(wake, max(day, self.model.day))
 
     def cancel_wakeup(self) -> None:
         if self._wakeup is not None:
