@@ -56,8 +56,10 @@ class PlaceCell(Cell):
     (mesa/mesa#3364). Thousands wait at the hub, so this cell keeps them in an
     insertion-ordered dict instead: same behaviour, O(1) arrivals and departures.
     It also keeps the people here whom a trafficker can approach (`recruitable`, in
-    `RECRUITABLE` states), in order of unique id: the cell follows people coming and
-    going, and `Migrant.set_state` tells it when someone here changes state.
+    `RECRUITABLE` states), in order of unique id, from the first day a trafficker works
+    here (`people_to_approach`); from then on the cell follows people coming and going,
+    and `Migrant.set_state` tells it when someone here changes state. Places no trafficker
+    ever works at (checkpoints, exits, the station) keep no such index.
     """
 
     __slots__ = ["place", "recruitable"]
@@ -66,21 +68,30 @@ class PlaceCell(Cell):
         super().__init__(*args, **kwargs)
         self._agents = {}
         self.place: Place | None = None
-        self.recruitable = PeopleById()
+        self.recruitable: PeopleById | None = None
 
     def add_agent(self, agent) -> None:
         if self.capacity is not None and len(self._agents) >= self.capacity:
             raise ValueError(f"place {self.coordinate} is full")
         self._agents[agent] = None
-        self.empty = False
-        if getattr(agent, "state", None) in RECRUITABLE:
+        self._empty = False  # Mesa's `empty`, set without its property
+        if self.recruitable is not None and getattr(agent, "state", None) in RECRUITABLE:
             self.recruitable.add(agent)
 
     def remove_agent(self, agent) -> None:
         del self._agents[agent]
-        self.empty = not self._agents
-        if getattr(agent, "state", None) in RECRUITABLE:
+        self._empty = not self._agents
+        if self.recruitable is not None and getattr(agent, "state", None) in RECRUITABLE:
             self.recruitable.remove(agent)
+
+    def people_to_approach(self) -> list:
+        """The people here a trafficker can approach, in order of unique id (a new list)."""
+        if self.recruitable is None:
+            self.recruitable = PeopleById()
+            for agent in sorted(self._agents, key=lambda a: a.unique_id):
+                if getattr(agent, "state", None) in RECRUITABLE:
+                    self.recruitable.add(agent)
+        return list(self.recruitable.people)
 
     @property
     def agents(self) -> list:

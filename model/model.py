@@ -338,7 +338,7 @@ class CorridorModel(Model):
             by_place[trafficker.cell.coordinate].append(trafficker)
         for place_id in sorted(by_place):
             # a copy: recruitments change the place's index while traffickers act
-            people_here = list(self.space[place_id].recruitable.people)
+            people_here = self.space[place_id].people_to_approach()
             for trafficker in by_place[place_id]:
                 trafficker.act(people_here)
 
