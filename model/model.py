@@ -313,18 +313,19 @@ class CorridorModel(Model):
         decisions, enforcement = self.streams["decisions"], self.streams["enforcement"]
         hotline = policy.hotline_contact_per_day
         inspection, raid = self.detection_per_day()
+        escape = params.traffickers.escape_per_day
         for person in list(self.by_state[State.EXPLOITED]):
-            place, form = person.place_id, person.exploitation_form
-            if decisions.random() < params.traffickers.escape_per_day:
+            form = person.exploitation_form
+            if decisions.random() < escape:
                 person.escape_exploitation()
             elif hotline > 0 and person.informed and decisions.random() < hotline:
                 self.shelter.take_call(person)
             elif enforcement.random() < inspection[form]:
-                inspector = self.roster.on_duty(place, "inspector")
+                inspector = self.roster.on_duty(person.place_id, "inspector")
                 if inspector is not None:
                     inspector.inspect(person)
             elif enforcement.random() < raid[form]:
-                officer = self.roster.on_duty(place, "INM")
+                officer = self.roster.on_duty(person.place_id, "INM")
                 if officer is not None:
                     officer.raid(person)
 
