@@ -114,6 +114,8 @@ class Migrant(CellAgent):
     def set_state(self, new: State, cause: str) -> None:
         """Change state; the ledger records the event and the model's index follows."""
         old, self.state = self.state, new
+        if (old in RECRUITABLE) != (new in RECRUITABLE) and self.cell is not None:
+            self.tell_place(new in RECRUITABLE)
         if old in VICTIM_STATES and new not in VICTIM_STATES:
             self.leave_site()
         self.model.ledger.transition(self, old, new, cause)
@@ -122,6 +124,17 @@ class Migrant(CellAgent):
             self.cancel_wakeup()
             self.remove()
 
+    def tell_place(self, recruitable: bool) -> None:
+        """Tell the place's index of people traffickers can approach (if it keeps one) that
+        this person became, or stopped being, one of them (see `PlaceCell`)."""
+        index = self.cell.recruitable
+        if index is None:
+            return
+        if recruitable:
+            index.add(self)
+        else:
+            index.remove(self)
+
     def sleep_until(self, day: int, wake: callable) -> None:
         """Nothing to decide until the evening of `day`: schedule one wake-up and rest.
 
@@ -129,7 +142,7 @@ class Migrant(CellAgent):
         someone who wakes and sets out starts walking the next morning.
         """
         self.cancel_wakeup()
-        self._wakeup = self.model.schedule_event(wake, at=max(day, self.model.day))
+        self._wakeup = self.model.schedule_wakeup(wake, max(day, self.model.day))
 
     def cancel_wakeup(self) -> None:
         if self._wakeup is not None:
@@ -187,21 +200,24 @@ class Migrant(CellAgent):
         return self.state is State.IN_TRANSIT or (self.moving and self.state is State.RECRUITED)
 
     def travel(self) -> None:
-        """Walk (or ride) today's distance; deal with each place reached on the way."""
-        if not self.on_the_move:
-            return
+        """Walk (or ride) today's distance; deal with each place reached on the way.
+
+        The hottest loop of a run (about a million calls a year): the route and leg are
+        read once per leg (a place reached may start a new route), the cell through
+        `space._cells` (what `space[...]` returns, without its call)."""
+        cells = self.model.space._cells
         day_left = 1.0
         while day_left > 0 and self.on_the_move:
-            leg_km = self.route.legs_km[self.leg]
-            speed = self.speed_on_leg(self.leg)
-            days_needed = (leg_km - self.km_into_leg) / speed
+            route, leg = self.route, self.leg
+            speed = self.speed_on_leg(leg)
+            days_needed = (route.legs_km[leg] - self.km_into_leg) / speed
             if days_needed > day_left:
                 self.km_into_leg += speed * day_left
                 return
             day_left -= days_needed
-            self.leg += 1
+            self.leg = leg + 1
             self.km_into_leg = 0.0
-            self.arrive_at(self.model.space[self.route.nodes[self.leg]])
+            self.arrive_at(cells[route.nodes[leg + 1]])
 
     def speed_on_leg(self, leg: int) -> float:
         """Bus speed where buses run and the person has papers; on foot otherwise."""
@@ -222,13 +238,14 @@ class Migrant(CellAgent):
         can find them before exploitation begins."""
         self.cell = cell
         place = cell.place
-        self.model.ledger.passed(place.id)
+        model = self.model
+        model.ledger.passed(place.id)
         if self.status not in TRAVEL_PAPERS:
-            officer = self.model.roster.papers_checker(place.id)
+            officer = model.roster.papers_checker(place.id)
             in_transfer = self.moving
             if officer is not None and officer.check_papers(self):
                 if in_transfer and self.state is State.DETAINED:
-                    self.model.ledger.add("victims_detained_in_transfer")
+                    model.ledger.add("victims_detained_in_transfer")
                 return
         if self.leg < len(self.route.nodes) - 1:
             return

@@ -8,6 +8,7 @@ checked on the way.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import islice, pairwise
 
@@ -15,8 +16,37 @@ import networkx as nx
 from mesa.discrete_space import Cell
 
 from model.scenario import Corridor, Place
+from model.states import RECRUITABLE
 
 ROUTES_PER_DESTINATION = 4  # assumption: people weigh a few known alternatives, not every path
+
+
+class PeopleById:
+    """People kept in order of their unique id, with O(log n) search and a fast copy.
+
+    Traffickers meet the people at a place in the order they arrived in the corridor
+    (by unique id). Sorting everyone at the hub every day cost more than the rest of the
+    recruitment; the few people who come and go each day are cheap to insert in place.
+    """
+
+    __slots__ = ["ids", "people"]
+
+    def __init__(self):
+        self.ids: list[int] = []
+        self.people: list = []
+
+    def add(self, person) -> None:
+        at = bisect_left(self.ids, person.unique_id)
+        self.ids.insert(at, person.unique_id)
+        self.people.insert(at, person)
+
+    def remove(self, person) -> None:
+        at = bisect_left(self.ids, person.unique_id)
+        del self.ids[at]
+        del self.people[at]
+
+    def __len__(self) -> int:
+        return len(self.people)
 
 
 class PlaceCell(Cell):
@@ -25,24 +55,43 @@ class PlaceCell(Cell):
     Mesa 3.5 keeps a cell's agents in a list, so each departure is O(people there)
     (mesa/mesa#3364). Thousands wait at the hub, so this cell keeps them in an
     insertion-ordered dict instead: same behaviour, O(1) arrivals and departures.
+    It also keeps the people here whom a trafficker can approach (`recruitable`, in
+    `RECRUITABLE` states), in order of unique id, from the first day a trafficker works
+    here (`people_to_approach`); from then on the cell follows people coming and going,
+    and `Migrant.set_state` tells it when someone here changes state. Places no trafficker
+    ever works at (checkpoints, exits, the station) keep no such index.
     """
 
-    __slots__ = ["place"]
+    __slots__ = ["place", "recruitable"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._agents = {}
         self.place: Place | None = None
+        self.recruitable: PeopleById | None = None
 
     def add_agent(self, agent) -> None:
         if self.capacity is not None and len(self._agents) >= self.capacity:
             raise ValueError(f"place {self.coordinate} is full")
         self._agents[agent] = None
-        self.empty = False
+        self._empty = False  # Mesa's `empty`, set without its property
+        if self.recruitable is not None and getattr(agent, "state", None) in RECRUITABLE:
+            self.recruitable.add(agent)
 
     def remove_agent(self, agent) -> None:
         del self._agents[agent]
-        self.empty = not self._agents
+        self._empty = not self._agents
+        if self.recruitable is not None and getattr(agent, "state", None) in RECRUITABLE:
+            self.recruitable.remove(agent)
+
+    def people_to_approach(self) -> list:
+        """The people here a trafficker can approach, in order of unique id (a new list)."""
+        if self.recruitable is None:
+            self.recruitable = PeopleById()
+            for agent in sorted(self._agents, key=lambda a: a.unique_id):
+                if getattr(agent, "state", None) in RECRUITABLE:
+                    self.recruitable.add(agent)
+        return list(self.recruitable.people)
 
     @property
     def agents(self) -> list:

@@ -38,7 +38,7 @@ import numpy as np
 from mesa import DataCollector, Model
 from mesa.agent import AgentSet
 from mesa.discrete_space import Network
-from mesa.time import Priority, Schedule
+from mesa.time import Event, Priority, Schedule
 
 from model.agents import Migrant
 from model.corridor import (
@@ -210,6 +210,14 @@ class CorridorModel(Model):
         self.market.spec = params.traffickers
         self.sites.spec = params.exploitation
 
+    def schedule_wakeup(self, wake, day: int) -> WakeUp:
+        """Schedule a sleeping person's wake-up (`Migrant.sleep_until`) on `day` (today or
+        later): what `schedule_event(wake, at=day)` does, in the same place of Mesa's event
+        list, without its weak references (see `WakeUp`)."""
+        wakeup = WakeUp(day, wake)
+        self._event_list.add_event(wakeup)
+        return wakeup
+
     @property
     def traffickers(self):
         return self.agents_by_type.get(Trafficker, AgentSet([], random=self.random))
@@ -305,18 +313,19 @@ class CorridorModel(Model):
         decisions, enforcement = self.streams["decisions"], self.streams["enforcement"]
         hotline = policy.hotline_contact_per_day
         inspection, raid = self.detection_per_day()
+        escape = params.traffickers.escape_per_day
         for person in list(self.by_state[State.EXPLOITED]):
-            place, form = person.place_id, person.exploitation_form
-            if decisions.random() < params.traffickers.escape_per_day:
+            form = person.exploitation_form
+            if decisions.random() < escape:
                 person.escape_exploitation()
             elif hotline > 0 and person.informed and decisions.random() < hotline:
                 self.shelter.take_call(person)
             elif enforcement.random() < inspection[form]:
-                inspector = self.roster.on_duty(place, "inspector")
+                inspector = self.roster.on_duty(person.place_id, "inspector")
                 if inspector is not None:
                     inspector.inspect(person)
             elif enforcement.random() < raid[form]:
-                officer = self.roster.on_duty(place, "INM")
+                officer = self.roster.on_duty(person.place_id, "INM")
                 if officer is not None:
                     officer.raid(person)
 
@@ -329,9 +338,8 @@ class CorridorModel(Model):
         for trafficker in self.traffickers.shuffle():
             by_place[trafficker.cell.coordinate].append(trafficker)
         for place_id in sorted(by_place):
-            people_here = sorted((a for a in self.space[place_id]._agents
-                                  if isinstance(a, Migrant) and a.recruitable),
-                                 key=_by_id)
+            # a copy: recruitments change the place's index while traffickers act
+            people_here = self.space[place_id].people_to_approach()
             for trafficker in by_place[place_id]:
                 trafficker.act(people_here)
 
@@ -358,5 +366,33 @@ class CorridorModel(Model):
         return self.asylum_office.days_waited_so_far()
 
 
-def _by_id(agent) -> int:
-    return agent.unique_id
+class WakeUp(Event):
+    """A person's wake-up: a Mesa event at default priority that holds its callback directly.
+
+    Mesa's `schedule_event` wraps each callback in a weak reference twice (so events of
+    removed agents fail silently); tens of thousands of wake-ups a year made that a visible
+    share of a run. A person who leaves the corridor cancels their wake-up first
+    (`Migrant.set_state`), so a strong reference changes nothing. The order is Mesa's:
+    time, priority, then creation, numbered by the same counter as every other event.
+    """
+
+    def __init__(self, time: int, wake):
+        self.time = time
+        self.priority = Priority.DEFAULT.value
+        self._canceled = False
+        self.fn = wake
+        self.unique_id = next(Event._ids)
+
+    def execute(self) -> None:
+        if not self._canceled:
+            self.fn()
+
+    def cancel(self) -> None:
+        self._canceled = True
+        self.fn = None
+
+    def __getstate__(self) -> dict:
+        return self.__dict__.copy()  # Mesa's would call the callback to undo a weak reference
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)

@@ -153,3 +153,21 @@ def test_conservation_holds_for_any_valid_parameters(
     assert (series[STATE_COLUMNS].sum(axis=1) == series["arrivals"]).all()
     assert (series[STATE_COLUMNS] >= 0).all().all()
     assert (series["detained"] <= max(detention, 0)).all()
+
+
+def test_each_place_keeps_the_people_traffickers_can_approach_in_id_order(make_variant):
+    """The places' index (`PlaceCell.recruitable`, kept up to date as people come, go and
+    change state) lists exactly what a scan of the place finds, sorted by unique id."""
+    model = CorridorModel(make_variant(days=60), seed=3)
+    indexed = 0
+    for _ in range(60):
+        model.step()
+        for cell in model.space.all_cells:
+            if cell.recruitable is None:
+                continue
+            indexed += 1
+            scan = sorted((a for a in cell._agents if isinstance(a, Migrant) and a.recruitable),
+                          key=lambda a: a.unique_id)
+            assert cell.recruitable.people == scan
+            assert cell.recruitable.ids == [a.unique_id for a in scan]
+    assert indexed > 0
