@@ -235,8 +235,8 @@ def sentences(robust: pd.DataFrame, baseline: str) -> list[str]:
             continue
         direction = "raises" if row["sign"] > 0 else "lowers"
         if row["same_sign"] == row["variants"]:
-            certainty = ("clearly in every one" if row["clear"] == row["variants"] else
-                         f"its 95% CI excludes no change in {row['clear']} of them")
+            certainty = ("its 95% CI excludes zero in every one" if row["clear"] == row["variants"]
+                         else f"its 95% CI excludes zero in {row['clear']} of them")
             lines.append(f"{row['scenario']} {direction} {words} against {baseline} in all "
                          f"{row['variants']} variants ({span}; {certainty}): the sign holds "
                          f"across the ensemble.")
