@@ -160,6 +160,47 @@ def forest_plot(table: pd.DataFrame, baseline: str) -> plt.Figure:
     return fig
 
 
+def ensemble_strip(effects: pd.DataFrame, baseline: str) -> plt.Figure:
+    """The distribution of each effect over an ensemble's variants: one dot per variant (the
+    reference variant, the first, as a larger black diamond), one row per scenario, one panel
+    per outcome, in % of the baseline's mean under the reference variant."""
+    reference = effects["variant"].iloc[0]
+    contrasts = effects[effects["diff"].notna()]
+    base = effects[(effects["scenario"] == baseline) & (effects["variant"] == reference)]
+    base_means = base.set_index("outcome")["mean"]
+    outcomes = list(dict.fromkeys(contrasts["outcome"]))
+    scenarios = list(dict.fromkeys(contrasts["scenario"]))
+    colours = scenario_colours([baseline, *scenarios])
+    cols = 4
+    rows = max(1, math.ceil(len(outcomes) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 1.2 + 0.4 * len(scenarios) * rows + rows),
+                             squeeze=False)
+    for ax, outcome in zip(axes.flat, outcomes, strict=False):
+        scale = abs(float(base_means.get(outcome, np.nan)))
+        factor = 100.0 / scale if math.isfinite(scale) and scale > 0 else 1.0
+        for y, scenario in enumerate(scenarios[::-1]):
+            block = contrasts[(contrasts["outcome"] == outcome)
+                              & (contrasts["scenario"] == scenario)]
+            others = block[block["variant"] != reference]
+            ax.scatter(factor * others["diff"], [y] * len(others), s=14, alpha=0.6,
+                       color=colours[scenario])
+            ref = block[block["variant"] == reference]
+            ax.scatter(factor * ref["diff"], [y] * len(ref), s=40, marker="D", color="#000000")
+        ax.axvline(0, color="#000000", linewidth=0.8)
+        ax.set_yticks(range(len(scenarios)), scenarios[::-1], fontsize=7)
+        ax.set_title(label(outcome), fontsize=8)
+        ax.set_xlabel("% of baseline" if factor != 1.0 else "difference", fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_ylim(-0.7, len(scenarios) - 0.3)
+    for ax in axes.flat[len(outcomes):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Each scenario minus {baseline} under each variant (diamond: {reference})",
+                 fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
 def victim_funnel(summaries: pd.DataFrame, scenarios: list[str]) -> plt.Figure:
     """True -> identified -> protected victims per scenario, overall and by sex and age."""
     groups = [("all", ""), ("women and girls", "_female"), ("men and boys", "_male"),

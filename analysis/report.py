@@ -199,8 +199,9 @@ def _ensemble_section(effects: pd.DataFrame, baseline: str) -> str:
                     f"<td>{_fmt(r['diff'])}</td>"
                     f"<td>[{_fmt(r['diff_ci_low'])}, {_fmt(r['diff_ci_high'])}]</td></tr>")
     table = f'<table class="comparison">{head}{"".join(rows)}</table>'
+    strip = _figure(plots.ensemble_strip(effects, baseline), "Effects under each variant")
     return _section(
-        "What holds across the ensemble", [f"<ul>{items}</ul>", table],
+        "What holds across the ensemble", [f"<ul>{items}</ul>", strip, table],
         f"Each scenario against {html.escape(baseline)} within each variant of the batch "
         "(other assumptions, paired by seed). An effect holds when its sign is the same "
         "under every variant; otherwise the variants that turn it, and their assumptions, "

@@ -136,6 +136,9 @@ def test_compare_ensemble_through_the_command_line(tmp_path, capsys):
     assert main(["report", str(out), "--baseline", "small"]) == 0
     page = (out / "report.html").read_text()
     assert page.index("What holds across the ensemble") < page.index("Comparison table")
+    ensemble_part = page[page.index("What holds across the ensemble"):
+                         page.index("Corridor map")]
+    assert 'alt="Effects under each variant"' in ensemble_part
     assert "a fixed number of recruiters" in page
     comparison = page[page.index("<h2>Comparison table"):]
     assert "ffp.market" not in comparison and ">ffp<" in comparison
