@@ -17,7 +17,6 @@ naming the file, the key and what is allowed, and no runs:
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,8 +35,8 @@ from pydantic import (
 from analysis.expressions import parse_expression
 from analysis.patterns import DEFAULT_PATTERNS, Pattern, PatternError, load_patterns
 from analysis.plan import NAME_PATTERN, canonical_json, resolved_dict
-from analysis.sweep_file import each_once, folder_name, schema_field, schema_limits
-from analysis.userfiles import UserFileError, read_text
+from analysis.sweep_file import each_once, folder_name, parameter_range_problem
+from analysis.userfiles import UserFileError, parse_toml, read_text
 from model.errors import UserError
 from model.ledger import OUTCOME_NAMES
 from model.scenario import Scenario, ScenarioError, flatten, load_scenario, with_changes
@@ -190,12 +189,9 @@ class CalibrationSpec:
 def _read(path: Path) -> tuple[dict, str]:
     try:
         text = read_text(path, limit=MAX_FILE_BYTES)
+        return parse_toml(text, path), text
     except UserFileError as exc:
         raise CalibrationError(str(exc)) from None
-    try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as exc:
-        raise CalibrationError(f"{path}: TOML syntax error: {exc}") from None
 
 
 def load_calibration(path: Path | str) -> CalibrationSpec:
@@ -232,22 +228,11 @@ def load_calibration(path: Path | str) -> CalibrationSpec:
 
 def _check_parameter(path: Path, p: Parameter, base: Scenario, known: dict) -> None:
     where = key_path(("parameters", p.name))
-    if p.name not in known:
-        raise CalibrationError(f"{path}: {where}: no such scenario parameter"
-                               f"{did_you_mean(p.name, known, cutoff=0.5)} (parameters are "
-                               "dotted keys such as traffickers.offer_success)")
-    info = schema_field(p.name)
-    if info is None or info.annotation is not float:
-        kind = getattr(info, "annotation", type(known[p.name]))
-        raise CalibrationError(f"{path}: {where}: is {getattr(kind, '__name__', kind)}, not a "
-                               "continuous number; calibrate float parameters only")
-    lo, lo_strict, hi, hi_strict = schema_limits(info)
-    if lo is not None and (p.low < lo or (lo_strict and p.low == lo)):
-        raise CalibrationError(f"{path}: {where}.low: {p.low:g} is outside what the schema "
-                               f"allows ({p.name} {'>' if lo_strict else '>='} {lo:g})")
-    if hi is not None and (p.high > hi or (hi_strict and p.high == hi)):
-        raise CalibrationError(f"{path}: {where}.high: {p.high:g} is outside what the schema "
-                               f"allows ({p.name} {'<' if hi_strict else '<='} {hi:g})")
+    problem = parameter_range_problem(p.name, p.low, p.high, known,
+                                      "calibrate float parameters only")
+    if problem:
+        suffix, message = problem
+        raise CalibrationError(f"{path}: {where}{suffix}: {message}")
     for end in (p.low, p.high):
         try:
             with_changes(base, {p.name: end}, f"{path} {where}")

@@ -20,7 +20,6 @@ say, effect by effect, whether its sign holds in every variant or which assumpti
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from analysis.compare import compare, format_number
-from analysis.userfiles import UserFileError, read_text
+from analysis.userfiles import UserFileError, read_toml
 from model.errors import UserError
 from model.ledger import OUTCOME_BY_NAME
 from model.scenario import NAME_PATTERN, NAME_RULE, Scenario, ScenarioError, with_changes
@@ -78,11 +77,9 @@ class VariantsFile(BaseModel):
 def load_variants(path: Path) -> list[Variant]:
     """Every variant of a variants file, names unique; a mistake is one VariantsError line."""
     try:
-        raw = tomllib.loads(read_text(path, limit=MAX_FILE_BYTES))
+        raw = read_toml(path, limit=MAX_FILE_BYTES)
     except UserFileError as exc:
         raise VariantsError(str(exc)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise VariantsError(f"{path}: TOML syntax error: {exc}") from None
     try:
         variants = VariantsFile.model_validate(raw).variants
     except ValidationError as exc:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -36,7 +35,7 @@ from pydantic import (
 
 from analysis.expressions import ALLOWED, ExpressionError, parse_expression
 from analysis.stats import mean_interval
-from analysis.userfiles import UserFileError, read_text
+from analysis.userfiles import UserFileError, read_toml
 from model.errors import UserError
 
 DEFAULT_PATTERNS = Path(__file__).with_name("patterns.toml")
@@ -167,11 +166,9 @@ def load_patterns(path: Path = DEFAULT_PATTERNS) -> list[Pattern]:
     naming the file and, where there is one, the pattern.
     """
     try:
-        raw = tomllib.loads(read_text(path, limit=MAX_FILE_BYTES))
+        raw = read_toml(path, limit=MAX_FILE_BYTES)
     except UserFileError as exc:
         raise PatternError(str(exc)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PatternError(f"{path}: TOML syntax error: {exc}") from None
     try:
         patterns = PatternFile.model_validate(raw).patterns
     except ValidationError as exc:

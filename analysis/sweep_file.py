@@ -370,24 +370,35 @@ def _check_model_sweep(path: Path, spec: SweepSpec) -> tuple[SweepSpec, Scenario
 
 def _check_schema_range(path: Path, p: Parameter, known: dict) -> None:
     """The parameter must exist in the schema, be continuous and stay inside its limits."""
-    if p.name not in known:
-        raise SweepError(f"{path}: {p.where}: no such scenario parameter"
-                         f"{did_you_mean(p.name, known, cutoff=0.5)} (parameters are dotted "
-                         "keys such as traffickers.offer_success)")
-    info = schema_field(p.name)
+    problem = parameter_range_problem(p.name, p.low, p.high, known,
+                                      "sweeps vary float parameters only")
+    if problem:
+        suffix, message = problem
+        raise SweepError(f"{path}: {p.where}{suffix}: {message}")
+
+
+def parameter_range_problem(name: str, low: float, high: float, known: dict,
+                            allowed: str) -> tuple[str, str] | None:
+    """What is wrong with varying scenario parameter `name` over [low, high], as (key suffix,
+    message), or None: it must exist, be a continuous number and stay inside the schema's
+    limits. Shared by sweep and calibration files; `allowed` ends the 'not continuous'
+    message."""
+    if name not in known:
+        return "", (f"no such scenario parameter{did_you_mean(name, known, cutoff=0.5)} "
+                    "(parameters are dotted keys such as traffickers.offer_success)")
+    info = schema_field(name)
     if info is None or info.annotation is not float:
-        kind = getattr(info, "annotation", type(known[p.name]))
-        raise SweepError(f"{path}: {p.where}: is {getattr(kind, '__name__', kind)}, not a "
-                         "continuous number; sweeps vary float parameters only")
+        kind = getattr(info, "annotation", type(known[name]))
+        return "", (f"is {getattr(kind, '__name__', kind)}, not a continuous number; "
+                    f"{allowed}")
     lo, lo_strict, hi, hi_strict = schema_limits(info)
-    if lo is not None and (p.low < lo or (lo_strict and p.low == lo)):
-        sign = ">" if lo_strict else ">="
-        raise SweepError(f"{path}: {p.where}.low: {p.low:g} is outside what the schema allows "
-                         f"({p.name} {sign} {lo:g})")
-    if hi is not None and (p.high > hi or (hi_strict and p.high == hi)):
-        sign = "<" if hi_strict else "<="
-        raise SweepError(f"{path}: {p.where}.high: {p.high:g} is outside what the schema "
-                         f"allows ({p.name} {sign} {hi:g})")
+    if lo is not None and (low < lo or (lo_strict and low == lo)):
+        return ".low", (f"{low:g} is outside what the schema allows ({name} "
+                        f"{'>' if lo_strict else '>='} {lo:g})")
+    if hi is not None and (high > hi or (hi_strict and high == hi)):
+        return ".high", (f"{high:g} is outside what the schema allows ({name} "
+                         f"{'<' if hi_strict else '<='} {hi:g})")
+    return None
 
 
 def schema_field(dotted: str):

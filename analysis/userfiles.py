@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tomllib
 from pathlib import Path
 
 from model.errors import UserError
@@ -54,6 +55,20 @@ def read_text(path: Path | str, limit: int = DEFAULT_LIMIT) -> str:
     except UnicodeDecodeError as exc:
         raise UserFileError(f"{path}: is not UTF-8 text (byte {exc.start} cannot be "
                             "decoded)") from None
+
+
+def parse_toml(text: str, path: Path | str) -> dict:
+    """TOML text read from a user's file; a syntax error is one UserFileError line naming
+    the file."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserFileError(f"{path}: TOML syntax error: {exc}") from None
+
+
+def read_toml(path: Path | str, limit: int = DEFAULT_LIMIT) -> dict:
+    """A user's TOML file (patterns, variants): `read_text`, then `parse_toml`."""
+    return parse_toml(read_text(path, limit=limit), path)
 
 
 def _read_up_to(fd: int, size: int) -> bytes:
