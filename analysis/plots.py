@@ -121,6 +121,36 @@ def series_bands(series: pd.DataFrame, scenarios: list[str]) -> plt.Figure:
     return fig
 
 
+def _outcome_panels(n_outcomes: int, height_per_row: float):
+    """A grid of four panels a row, one per outcome; the panels left over are hidden."""
+    cols = 4
+    rows = max(1, math.ceil(n_outcomes / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 1.2 + height_per_row * rows + rows),
+                             squeeze=False)
+    for ax in axes.flat[n_outcomes:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def _percent_factor(base_means: pd.Series, outcome: str) -> tuple[float, bool]:
+    """The factor that puts differences in % of the baseline's mean, and whether it does
+    (not when that mean is 0 or unknown: then differences stay as they are)."""
+    scale = abs(float(base_means.get(outcome, np.nan)))
+    relative = math.isfinite(scale) and scale > 0
+    return (100.0 / scale if relative else 1.0), relative
+
+
+def _style_panel(ax, outcome: str, scenarios: list[str], relative: bool) -> None:
+    """A difference panel: zero line, one row per scenario (first on top), the outcome's label."""
+    ax.axvline(0, color="#000000", linewidth=0.8)
+    ax.set_yticks(range(len(scenarios)), scenarios[::-1], fontsize=7)
+    ax.set_title(label(outcome), fontsize=8)
+    ax.set_xlabel("% of baseline" if relative else "difference", fontsize=7)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_ylim(-0.7, len(scenarios) - 0.3)
+
+
 def forest_plot(table: pd.DataFrame, baseline: str) -> plt.Figure:
     """Paired differences from the baseline with 95% CIs: one small panel per outcome,
     in % of the baseline's mean (absolute when the baseline mean is 0)."""
@@ -129,14 +159,9 @@ def forest_plot(table: pd.DataFrame, baseline: str) -> plt.Figure:
     outcomes = list(dict.fromkeys(contrasts["outcome"]))
     scenarios = list(dict.fromkeys(contrasts["scenario"]))
     colours = scenario_colours([baseline, *scenarios])
-    cols = 4
-    rows = max(1, math.ceil(len(outcomes) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(12, 1.2 + 0.32 * len(scenarios) * rows + rows),
-                             squeeze=False)
+    fig, axes = _outcome_panels(len(outcomes), 0.32 * len(scenarios))
     for ax, outcome in zip(axes.flat, outcomes, strict=False):
-        scale = abs(float(base_means.get(outcome, np.nan)))
-        relative = math.isfinite(scale) and scale > 0
-        factor = 100.0 / scale if relative else 1.0
+        factor, relative = _percent_factor(base_means, outcome)
         for y, scenario in enumerate(scenarios[::-1]):
             row = contrasts[(contrasts["outcome"] == outcome) & (contrasts["scenario"] == scenario)]
             if row.empty or not np.isfinite(row["diff"].iloc[0]):
@@ -146,15 +171,7 @@ def forest_plot(table: pd.DataFrame, baseline: str) -> plt.Figure:
             ax.errorbar(mid, y, xerr=[[max(mid - low, 0)], [max(high - mid, 0)]],
                         fmt=MARKERS[scenarios.index(scenario) % len(MARKERS)],
                         color=colours[scenario], capsize=3)
-        ax.axvline(0, color="#000000", linewidth=0.8)
-        ax.set_yticks(range(len(scenarios)), scenarios[::-1], fontsize=7)
-        ax.set_title(label(outcome), fontsize=8)
-        ax.set_xlabel("% of baseline" if relative else "difference", fontsize=7)
-        ax.tick_params(axis="x", labelsize=7)
-        ax.grid(axis="x", alpha=0.3)
-        ax.set_ylim(-0.7, len(scenarios) - 0.3)
-    for ax in axes.flat[len(outcomes):]:
-        ax.set_visible(False)
+        _style_panel(ax, outcome, scenarios, relative)
     fig.suptitle(f"Each scenario minus {baseline}, paired by seed, with 95% CIs", fontsize=11)
     fig.tight_layout()
     return fig
@@ -171,13 +188,9 @@ def ensemble_strip(effects: pd.DataFrame, baseline: str) -> plt.Figure:
     outcomes = list(dict.fromkeys(contrasts["outcome"]))
     scenarios = list(dict.fromkeys(contrasts["scenario"]))
     colours = scenario_colours([baseline, *scenarios])
-    cols = 4
-    rows = max(1, math.ceil(len(outcomes) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(12, 1.2 + 0.4 * len(scenarios) * rows + rows),
-                             squeeze=False)
+    fig, axes = _outcome_panels(len(outcomes), 0.4 * len(scenarios))
     for ax, outcome in zip(axes.flat, outcomes, strict=False):
-        scale = abs(float(base_means.get(outcome, np.nan)))
-        factor = 100.0 / scale if math.isfinite(scale) and scale > 0 else 1.0
+        factor, relative = _percent_factor(base_means, outcome)
         for y, scenario in enumerate(scenarios[::-1]):
             block = contrasts[(contrasts["outcome"] == outcome)
                               & (contrasts["scenario"] == scenario)]
@@ -186,15 +199,7 @@ def ensemble_strip(effects: pd.DataFrame, baseline: str) -> plt.Figure:
                        color=colours[scenario])
             ref = block[block["variant"] == reference]
             ax.scatter(factor * ref["diff"], [y] * len(ref), s=40, marker="D", color="#000000")
-        ax.axvline(0, color="#000000", linewidth=0.8)
-        ax.set_yticks(range(len(scenarios)), scenarios[::-1], fontsize=7)
-        ax.set_title(label(outcome), fontsize=8)
-        ax.set_xlabel("% of baseline" if factor != 1.0 else "difference", fontsize=7)
-        ax.tick_params(axis="x", labelsize=7)
-        ax.grid(axis="x", alpha=0.3)
-        ax.set_ylim(-0.7, len(scenarios) - 0.3)
-    for ax in axes.flat[len(outcomes):]:
-        ax.set_visible(False)
+        _style_panel(ax, outcome, scenarios, relative)
     fig.suptitle(f"Each scenario minus {baseline} under each variant (diamond: {reference})",
                  fontsize=11)
     fig.tight_layout()
