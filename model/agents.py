@@ -204,20 +204,33 @@ class Migrant(CellAgent):
 
         The hottest loop of a run (about a million calls a year): the route and leg are
         read once per leg (a place reached may start a new route), the cell through
-        `space._cells` (what `space[...]` returns, without its call)."""
+        `space._cells` (what `space[...]` returns, without its call). A place passed
+        without stopping (no check, not the route's end) is not entered: the person is put
+        in the last such place when the day's walk ends. Nothing reads their cell in
+        between, and the places' indexes keep people in id order, so this is the same as
+        entering and leaving each place (and saves two dict updates per place passed)."""
         cells = self.model.space._cells
         day_left = 1.0
+        passing = None  # the last place passed today without stopping there
         while day_left > 0 and self.on_the_move:
             route, leg = self.route, self.leg
             speed = self.speed_on_leg(leg)
             days_needed = (route.legs_km[leg] - self.km_into_leg) / speed
             if days_needed > day_left:
                 self.km_into_leg += speed * day_left
-                return
+                break
             day_left -= days_needed
             self.leg = leg + 1
             self.km_into_leg = 0.0
-            self.arrive_at(cells[route.nodes[leg + 1]])
+            cell = cells[route.nodes[leg + 1]]
+            officer = self.pass_by(cell)
+            if officer is False:
+                passing = cell
+            else:
+                passing = None
+                self.arrive_at(cell, officer)
+        if passing is not None:
+            self.cell = passing
 
     def speed_on_leg(self, leg: int) -> float:
         """Bus speed where buses run and the person has papers; on foot otherwise."""
@@ -231,19 +244,32 @@ class Migrant(CellAgent):
             return self.foot_km_per_day / movement.bypass_effort
         return self.foot_km_per_day
 
-    def arrive_at(self, cell: PlaceCell) -> None:
-        """Reach a place: a papers check may stop the journey; the end of a route ends it.
+    def pass_by(self, cell: PlaceCell):
+        """Reach a place on the way: counted as passed, and an INM officer there may pick
+        this person for a papers check. Returns the officer (or None when nobody checks
+        them at the route's end), or False when the person goes straight on."""
+        model = self.model
+        place_id = cell.coordinate
+        model.ledger.passed(place_id)
+        officer = None
+        if self.status not in TRAVEL_PAPERS:
+            officer = model.roster.papers_checker(place_id)
+        if officer is None and self.leg < len(self.route.nodes) - 1:
+            return False
+        return officer
+
+    def arrive_at(self, cell: PlaceCell, officer=None) -> None:
+        """Stop at a place: a papers check may end the journey here; the end of a route
+        ends it.
 
         A victim being moved is checked like any traveller: the check is where screening
         can find them before exploitation begins."""
         self.cell = cell
         place = cell.place
         model = self.model
-        model.ledger.passed(place.id)
-        if self.status not in TRAVEL_PAPERS:
-            officer = model.roster.papers_checker(place.id)
+        if officer is not None:
             in_transfer = self.moving
-            if officer is not None and officer.check_papers(self):
+            if officer.check_papers(self):
                 if in_transfer and self.state is State.DETAINED:
                     model.ledger.add("victims_detained_in_transfer")
                 return

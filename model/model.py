@@ -366,6 +366,11 @@ class CorridorModel(Model):
         return self.asylum_office.days_waited_so_far()
 
 
+#: Mesa's default event priority as a plain number (reading an enum member's value is a
+#: property call, paid once per wake-up otherwise).
+DEFAULT_PRIORITY = Priority.DEFAULT.value
+
+
 class WakeUp(Event):
     """A person's wake-up: a Mesa event at default priority that holds its callback directly.
 
@@ -378,7 +383,7 @@ class WakeUp(Event):
 
     def __init__(self, time: int, wake):
         self.time = time
-        self.priority = Priority.DEFAULT.value
+        self.priority = DEFAULT_PRIORITY
         self._canceled = False
         self.fn = wake
         self.unique_id = next(Event._ids)

@@ -45,16 +45,17 @@ class Trafficker(CellAgent):
         rng = self.model.streams["recruitment"]
         picks = rng.integers(len(people_here), size=spec.pool_size).tolist()
         pool = list(dict.fromkeys(people_here[i] for i in picks if people_here[i].recruitable))
+        # one chance per person for the day: an offer to one person changes no one else's
+        chances = [person.offer_acceptance() for person in pool]
         for _ in range(spec.approaches_per_day):
             if not pool:
                 return
-            chances = [person.offer_acceptance() for person in pool]
             total = sum(chances)
             if total <= 0:
                 return
             target = _weighted_index(chances, rng.random() * total)
-            person = pool.pop(target)
-            if rng.random() < chances[target]:
+            person, chance = pool.pop(target), chances.pop(target)
+            if rng.random() < chance:
                 self.recruit(person)
 
     def recruit(self, person: Migrant) -> None:
