@@ -1,6 +1,18 @@
-"""`make bench`: how fast one run is, how much memory it takes, and how Mesa's own models compare.
+"""`make bench`: issue 15's figures, each beside its target, on this machine.
 
-Prints figures; asserts nothing (speed is measured here, never in tests).
+Prints figures; asserts nothing (speed is measured here, never in tests). Sections:
+
+- rate: a baseline year (seeds 1 and 2) against Mesa's BoltzmannWealth in the same process;
+- scaling: the cost per person-day at 0.25, 1 and 4 times the arrivals (`bench/scaling.py`);
+- workers: the same small batch on 1 and on 2 Dask workers (`bench/workers.py`);
+- six_years: one run of the 2018-2023 timeline with its event log (`bench/six_years.py`);
+- sobol: the shipped Sobol sweep's cost at N = 256, projected from one of its runs and the
+  workers' speed-up (running it takes hours; the projection says so).
+
+    make bench                      # everything, about 5 minutes
+    make bench BENCH="rate workers" # some sections
+
+The last lines are a table: each target, the figure measured now, and whether it is met.
 """
 
 from __future__ import annotations
@@ -12,10 +24,16 @@ import sys
 import time
 from pathlib import Path
 
-from model.run import simulate
-from model.scenario import load_scenario
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.scaling import cost_per_person_day  # noqa: E402
+from bench.six_years import six_year_run  # noqa: E402
+from bench.workers import batch_throughput  # noqa: E402
+from model.run import simulate  # noqa: E402
+from model.scenario import load_scenario  # noqa: E402
+
+SECTIONS = ("rate", "scaling", "workers", "six_years", "sobol")
 
 
 def bench_corridor(days: int, seeds: tuple[int, ...]) -> float:
@@ -30,7 +48,7 @@ def bench_corridor(days: int, seeds: tuple[int, ...]) -> float:
         rates.append(agent_days / elapsed)
         print(f"corridor baseline seed {seed}: {days} days in {elapsed:6.2f} s, "
               f"{result.summary['arrivals']:,} arrivals, {agent_days:,} person-days, "
-              f"{agent_days / elapsed:,.0f} person-days/s")
+              f"{agent_days / elapsed:,.0f} person-days/s", flush=True)
     return max(rates)
 
 
@@ -46,8 +64,33 @@ def bench_mesa_peer(steps: int) -> float:
         model.step()
     elapsed = time.perf_counter() - start
     print(f"mesa BoltzmannWealth n=10000: {steps} steps in {elapsed:6.2f} s, "
-          f"{count / elapsed:,.0f} agent-steps/s")
+          f"{count / elapsed:,.0f} agent-steps/s", flush=True)
     return count / elapsed
+
+
+def sobol_projection(speed_up: float | None) -> tuple[float, str]:
+    """Hours the shipped Sobol sweep would take at N = 256 on this machine's cores: its runs
+    (N x (parameters + 2) points x replications, no second order) times one of its runs,
+    shared over the workers at the measured speed-up (or the core count if not measured)."""
+    import tomllib
+
+    from model.scenario import with_changes
+
+    sweep_file = ROOT / "scenarios" / "sweeps" / "sobol_ffp.toml"
+    spec = tomllib.loads(sweep_file.read_text())
+    table = spec["sweep"]
+    base = load_scenario((sweep_file.parent / table["base"]).resolve())
+    runs = 256 * (len(spec["parameters"]) + 2) * table.get("replications", 1)
+    params = with_changes(base, {"days": table.get("days", base.days)})
+    start = time.perf_counter()
+    simulate(params, 1, keep_events=False)
+    one_run = time.perf_counter() - start
+    parallel = speed_up or float(os.cpu_count() or 1)
+    hours = runs * one_run / parallel / 3600
+    how = (f"{runs:,} runs x {one_run:.1f} s / {parallel:.2f} (2-worker speed-up)"
+           if speed_up else f"{runs:,} runs x {one_run:.1f} s / {parallel:.0f} cores")
+    print(f"sobol N=256 (projected): {how} = {hours:.1f} h", flush=True)
+    return hours, how
 
 
 def load_average() -> str:
@@ -55,15 +98,50 @@ def load_average() -> str:
     return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
 
 
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
 def main() -> None:
-    days = int(sys.argv[1]) if len(sys.argv) > 1 else 365
-    print(f"start: {load_average()}")
-    ours = bench_corridor(days, seeds=(1, 2))
-    peer = bench_mesa_peer(steps=20)
+    wanted = [s for s in (sys.argv[1:] or SECTIONS)]
+    unknown = sorted(set(wanted) - set(SECTIONS))
+    if unknown:
+        sys.exit(f"error: unknown bench section {', '.join(unknown)} "
+                 f"(allowed: {', '.join(SECTIONS)})")
+    print(f"start: {load_average()}", flush=True)
+    rows: list[tuple[str, str, str]] = []
+    speed_up = None
+    if "rate" in wanted:
+        ours = bench_corridor(365, seeds=(1, 2))
+        peer = bench_mesa_peer(steps=20)
+        ratio = ours / peer
+        rows.append(("person-days/s >= 5 x BoltzmannWealth agent-steps/s",
+                     f"{ours:,.0f} / {peer:,.0f} = {ratio:.2f} x", verdict(ratio >= 5)))
+    if "scaling" in wanted:
+        costs = {scale: cost_per_person_day(scale) for scale in (0.25, 1.0, 4.0)}
+        spread = max(abs(costs[s] / costs[1.0] - 1) for s in costs)
+        rows.append(("cost per person-day flat within 15 % from 0.25 x to 4 x",
+                     " / ".join(f"{costs[s]:.2f}" for s in costs) + f" us ({spread:.0%} off 1 x)",
+                     verdict(spread <= 0.15)))
+    if "workers" in wanted:
+        speed_up = batch_throughput()
+        rows.append(("batch on 2 workers >= 1.8 x the throughput of 1",
+                     f"{speed_up:.2f} x", verdict(speed_up >= 1.8)))
+    if "six_years" in wanted:
+        wall, peak = six_year_run()
+        rows.append(("2018-2023 timeline < 60 s", f"{wall:.1f} s", verdict(wall < 60)))
+        rows.append(("2018-2023 timeline peak memory < 2 GB (event log kept)",
+                     f"{peak:,.0f} MiB", verdict(peak < 2048)))
+    if "sobol" in wanted:
+        hours, _ = sobol_projection(speed_up)
+        rows.append(("Sobol sweep at N = 256 within an hour (projected)", f"{hours:.1f} h",
+                     verdict(hours <= 1)))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"end: {load_average()}")
-    print(f"\nbest corridor rate {ours:,.0f} person-days/s = {ours / peer:.2f} x Mesa's "
-          f"Boltzmann agent-steps/s (issue 15's target: 5 x); peak memory {peak_mib:,.0f} MiB")
+    print(f"end: {load_average()}; peak memory of this process {peak_mib:,.0f} MiB")
+    print("\nissue 15's targets (make run's replication rule: see its own output)")
+    width = max(len(r[0]) for r in rows) if rows else 0
+    for target, figure, status in rows:
+        print(f"  {target:<{width}}  {figure:<36} {status}")
 
 
 if __name__ == "__main__":

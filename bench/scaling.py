@@ -20,17 +20,24 @@ from model.scenario import load_scenario, with_changes
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
+def cost_per_person_day(scale: float) -> float:
+    """Microseconds of wall time per counted person-day of a baseline year at `scale` times
+    the arrivals (printed as it goes)."""
     base = load_scenario(ROOT / "scenarios" / "baseline_2018.toml")
+    params = with_changes(base, {"arrivals.daily_rate": base.arrivals.daily_rate * scale})
+    gc.collect()
+    start = time.perf_counter()
+    person_days = simulate(params, 1, keep_events=False).summary["agent_days"]
+    wall = time.perf_counter() - start
+    cost = 1e6 * wall / person_days
+    print(f"{scale:g} x arrivals: {wall:6.2f} s, {person_days:,} person-days, "
+          f"{cost:.2f} us per person-day, load average {os.getloadavg()[0]:.2f}", flush=True)
+    return cost
+
+
+def main() -> None:
     for scale in [float(x) for x in sys.argv[1:]] or [0.25, 1.0, 4.0]:
-        params = with_changes(base, {"arrivals.daily_rate": base.arrivals.daily_rate * scale})
-        gc.collect()
-        start = time.perf_counter()
-        person_days = simulate(params, 1, keep_events=False).summary["agent_days"]
-        wall = time.perf_counter() - start
-        print(f"{scale:g} x arrivals: {wall:6.2f} s, {person_days:,} person-days, "
-              f"{1e6 * wall / person_days:.2f} us per person-day, "
-              f"load average {os.getloadavg()[0]:.2f}", flush=True)
+        cost_per_person_day(scale)
 
 
 if __name__ == "__main__":
