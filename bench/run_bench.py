@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.scaling import cost_per_person_day  # noqa: E402
-from bench.six_years import six_year_run  # noqa: E402
-from bench.workers import batch_throughput  # noqa: E402
-from model.run import simulate  # noqa: E402
-from model.scenario import load_scenario  # noqa: E402
+from bench.scaling import cost_per_person_day
+from bench.six_years import six_year_run
+from bench.workers import batch_throughput
+from model.run import simulate
+from model.scenario import load_scenario
 
 SECTIONS = ("rate", "scaling", "workers", "six_years", "sobol")
 

@@ -297,7 +297,8 @@ class Ledger:
     def count(self, state: State, sex: str | None = None) -> int:
         if sex is not None:
             return self.counts[(state, sex)]
-        return sum(self.counts[(state, s)] for s in SEXES)
+        female, male = SEXES  # two lookups, not a generator: called at every detention
+        return self.counts[(state, female)] + self.counts[(state, male)]
 
     @property
     def present(self) -> int:
