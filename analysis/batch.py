@@ -39,6 +39,7 @@ from analysis.plan import (
     now_iso,
     package_version,
 )
+from analysis.replications import REPLICATIONS_FILE, Rounds, Rule, recorded_rule
 from analysis.store import (
     BATCH_FILE,
     ENV_FILE,
@@ -152,7 +153,8 @@ def linked_paths(folder: Path) -> list[Path]:
     writes, or the removal of leftovers, outside the folder)."""
     if not folder.is_dir():
         return []
-    names = [LOCK_FILE, BATCH_FILE, MANIFEST_FILE, ENV_FILE, FAILURES, HISTORY, *RESULT_FOLDERS]
+    names = [LOCK_FILE, BATCH_FILE, MANIFEST_FILE, ENV_FILE, REPLICATIONS_FILE, FAILURES,
+             HISTORY, *RESULT_FOLDERS]
     links = [folder / n for n in names if (folder / n).is_symlink()]
     for results in RESULT_FOLDERS:
         if (folder / results).is_dir() and not (folder / results).is_symlink():
@@ -199,11 +201,14 @@ def stored_manifest_mismatch(store: Store, plan: Plan) -> str | None:
     return f"{MANIFEST_FILE} disagrees with {BATCH_FILE} ({difference})" if difference else None
 
 
-def write_plan(store: Store, plan: Plan, command: str) -> None:
-    """manifest.parquet, then batch.toml (whose presence marks the folder as a batch)."""
+def write_plan(store: Store, plan: Plan, command: str, created: str | None = None) -> None:
+    """manifest.parquet, then batch.toml (whose presence marks the folder as a batch).
+    `created`: the batch's creation time, kept when a round of the replication rule grows it."""
     store.path.mkdir(parents=True, exist_ok=True)
     write_manifest(store, plan)
     record = plan.record(store.name, command)
+    if created:
+        record["created"] = created
     atomic_write(store.path / BATCH_FILE, lambda f: f.write(tomli_w.dumps(record).encode()))
 
 
@@ -212,12 +217,15 @@ def write_manifest(store: Store, plan: Plan) -> None:
 
 
 def archive_plan(store: Store) -> Path:
-    """Copy the current batch.toml and manifest into history/<time>/ before a re-plan."""
+    """Copy the current batch.toml and manifest into history/<time>/ before a re-plan, and
+    move the replication rule's rounds there (they describe the old plan's runs)."""
     folder = store.path / HISTORY / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     folder.mkdir(parents=True)
     for name in (BATCH_FILE, MANIFEST_FILE):
         if (store.path / name).is_file():  # a deleted manifest has nothing to keep
             shutil.copy2(store.path / name, folder / name)
+    if (store.path / REPLICATIONS_FILE).is_file():
+        os.replace(store.path / REPLICATIONS_FILE, folder / REPLICATIONS_FILE)
     return folder
 
 
@@ -288,6 +296,8 @@ class BatchReport:
     failed: int = 0
     seconds: float = 0.0
     engine: dict = field(default_factory=dict)
+    #: With the replication rule: its rounds and why it stopped (replications.json).
+    replications: dict | None = None
 
     @property
     def done(self) -> int:
@@ -308,6 +318,9 @@ class BatchRequest:
     engine: EngineSpec = field(default_factory=EngineSpec)
     command: str = "corridor batch"
     variants: Path | None = None
+    #: `--reps auto`: the replication rule chooses reps (`reps` is then its first round, or
+    #: None for the rule's `min_reps`).
+    rule: Rule | None = None
 
 
 def default_out(root: Path = Path("runs")) -> Path:
@@ -315,7 +328,8 @@ def default_out(root: Path = Path("runs")) -> Path:
 
 
 def fill_from_store(request: BatchRequest) -> BatchRequest:
-    """On --resume, what the command leaves out comes from the batch being resumed."""
+    """On --resume, what the command leaves out comes from the batch being resumed,
+    the replication rule included (when neither --reps nor --reps auto is given)."""
     if not request.resume:
         return request
     if request.out is None:
@@ -328,33 +342,49 @@ def fill_from_store(request: BatchRequest) -> BatchRequest:
                                     if recorded.get("variants_file") else None)
     files = request.files or list(dict.fromkeys(Path(s["file"])
                                                 for s in recorded["scenarios"].values()))
+    rule = request.rule
+    if rule is None and request.reps is None:
+        rule = recorded_rule(store.path)
     return BatchRequest(
         files=files, variants=variants,
         reps=request.reps if request.reps is not None else recorded["reps"],
         days=request.days if request.days is not None else recorded.get("days"),
         entropy=request.entropy if request.entropy is not None else int(recorded["seed_entropy"]),
         out=request.out, resume=True, force=request.force, engine=request.engine,
-        command=request.command)
+        command=request.command, rule=rule)
 
 
 def run_batch(request: BatchRequest, progress: bool = True,
               run_fn: Callable = simulate_run,
-              on_start: Callable[[BatchReport], None] | None = None) -> BatchReport:
-    """Plan, open the store, run what is missing, and report. `run_fn` is for tests."""
+              on_start: Callable[[BatchReport], None] | None = None,
+              on_round: Callable[[dict], None] | None = None) -> BatchReport:
+    """Plan, open the store, run what is missing, and report. With the replication rule
+    (`request.rule`) the batch grows round by round until the rule stops it; `on_round` is
+    handed replications.json's record after each round. `run_fn` is for tests."""
+    started = time.monotonic()  # the rule's time budget counts from here
     request = fill_from_store(request)
-    if request.reps is None:
-        raise BatchError("--reps is required for a new batch, e.g. --reps 10")
-    plan = make_plan(request.files, request.reps, request.days, request.entropy,
-                     request.variants)
-    return run_plan(plan, request, request.out or default_out(), progress, run_fn, on_start)
+    rule = request.rule
+    reps = request.reps if request.reps is not None else (rule.min_reps if rule else None)
+    if reps is None:
+        raise BatchError("--reps is required for a new batch, e.g. --reps 10 or --reps auto")
+    plan = make_plan(request.files, reps, request.days, request.entropy, request.variants)
+    out = request.out or default_out()
+    if rule is None:
+        return run_plan(plan, request, out, progress, run_fn, on_start)
+    rounds = Rounds(rule, out, on_round, started)
+    report = run_plan(plan, request, out, progress, run_fn, on_start, rounds.extend)
+    report.replications = rounds.record or None
+    return report
 
 
 def run_plan(plan, request: BatchRequest, out: Path, progress: bool = True,
              run_fn: Callable = simulate_run,
-             on_start: Callable[[BatchReport], None] | None = None) -> BatchReport:
+             on_start: Callable[[BatchReport], None] | None = None,
+             extend: Callable | None = None) -> BatchReport:
     """Run a ready plan into the store at `out` (a batch's, or a sweep's from analysis.sweep):
     lock, check, create or continue, run what is missing. `request` gives resume, force,
-    engine and command."""
+    engine and command. `extend(plan, report)`, called after the plan's runs, may return a
+    larger plan to run next on the same engine (the replication rule's rounds)."""
     store = Store(out)
     check_out_folder(store, request.resume)
     created = not store.path.exists()
@@ -363,7 +393,8 @@ def run_plan(plan, request: BatchRequest, out: Path, progress: bool = True,
         store.path.mkdir(parents=True, exist_ok=True)
         with locked(store.path):
             action = check_store(store, plan, request.resume, request.force)
-            return _run_locked(store, plan, action, request, progress, run_fn, on_start)
+            return _run_locked(store, plan, action, request, progress, run_fn, on_start,
+                               extend)
     except OSError as exc:  # the disk refused: a full disk, a read-only folder, a name clash
         _take_back(store.path, created, had_lock)
         where = f" ({exc.filename})" if exc.filename else ""
@@ -384,16 +415,17 @@ def _take_back(folder: Path, created: bool, had_lock: bool) -> None:
         folder.rmdir()
 
 
-def _run_locked(store, plan, action, request, progress, run_fn, on_start) -> BatchReport:
+def _run_locked(store, plan, action, request, progress, run_fn, on_start,
+                extend=None) -> BatchReport:
     """The batch proper, under the folder's lock. The plan is written once the engine is up,
     so an unreachable scheduler leaves no half-started batch behind. Done means done under
-    this plan, with files that read back whole: a damaged run runs again."""
+    this plan, with files that read back whole: a damaged run runs again. Each larger plan
+    `extend` returns is published (batch.toml and manifest) before its runs start."""
     for leftover in store.temp_files():
         leftover.unlink()  # a write a kill interrupted; the lock says no one else is writing
-    done = store.done_ids(plan.manifest()) if action != "create" else set()
-    todo = [job for job in plan.jobs if job.run_id not in done]
+    todo = _todo(store, plan, action)
     report = BatchReport(store, action, len(plan.jobs), len(plan.jobs) - len(todo))
-    if not todo:
+    if not todo and extend is None:
         _publish_plan(store, plan, action, request.command)
         if on_start:
             on_start(report)
@@ -404,14 +436,30 @@ def _run_locked(store, plan, action, request, progress, run_fn, on_start) -> Bat
         record_session(store, runner.description, action)
         if on_start:
             on_start(report)
-        _consume(store, plan, todo, runner, run_fn, report, progress)
+        while plan is not None:
+            _consume(store, plan, todo, runner, run_fn, report, progress)
+            plan = extend(plan, report) if extend else None
+            if plan is not None:
+                _publish_plan(store, plan, "extend", request.command)
+                todo = _todo(store, plan, "extend")
+                report.planned = len(plan.jobs)
     return report
 
 
+def _todo(store: Store, plan: Plan, action: str) -> list[Job]:
+    done = store.done_ids(plan.manifest()) if action != "create" else set()
+    return [job for job in plan.jobs if job.run_id not in done]
+
+
 def _publish_plan(store: Store, plan: Plan, action: str, command: str) -> None:
+    """Write the plan for `action`: create, replan (the old one archived first), extend (a
+    round of the replication rule: more replicates, every earlier run still in the plan),
+    or continue (the plan on disk is this one)."""
     if action == "replan":
         archive_plan(store)
-    if action != "continue":
+    if action == "extend":
+        write_plan(store, plan, command, created=store.batch().get("created"))
+    elif action != "continue":
         write_plan(store, plan, command)
     elif not os.path.lexists(store.path / MANIFEST_FILE):
         write_manifest(store, plan)  # deleted by hand; batch.toml agrees with the plan
@@ -420,14 +468,16 @@ def _publish_plan(store: Store, plan: Plan, action: str, command: str) -> None:
 def _consume(store, plan, todo, runner, run_fn, report, progress) -> None:
     from tqdm import tqdm
 
+    if not todo:
+        return
     by_id = {job.run_id: job for job in todo}
-    start = time.perf_counter()
-    with tqdm(total=report.planned, initial=report.done_before, unit="run", desc=store.name,
+    start, before = time.perf_counter(), report.seconds
+    with tqdm(total=len(plan.jobs), initial=report.done, unit="run", desc=store.name,
               disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
         bar.set_postfix(failed=0)
         for outcome in runner.outcomes(todo, plan.scenarios, run_fn):
             report.ran += 1
             report.failed += not write_outcome(store, by_id[outcome.run_id], outcome)
-            report.seconds = time.perf_counter() - start
+            report.seconds = before + time.perf_counter() - start
             bar.set_postfix(failed=report.failed, refresh=False)
             bar.update(1)

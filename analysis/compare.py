@@ -18,8 +18,8 @@ from analysis.stats import (
     holm,
     mean_interval,
     paired_p_value,
+    precision,
     relative_half_width,
-    replications_needed,
     vargha_delaney_a12,
 )
 from model.errors import UserError
@@ -108,7 +108,7 @@ def _record(outcome: str, scenario: str, values: pd.Series, base: pd.Series,
         "mean": float(values.mean()) if len(values) else math.nan,
         "ci_low": interval.low, "ci_high": interval.high, "ci_method": interval.method,
         "rel_half_width": relative_half_width(values.to_numpy()),
-        "reps_for_10pct": replications_needed(values.to_numpy()),
+        "reps_for_10pct": precision(values.to_numpy()).needed,  # as the replication rule
         "diff": math.nan, "diff_ci_low": math.nan, "diff_ci_high": math.nan,
         "d_z": math.nan, "a12": math.nan, "p_raw": math.nan, "is_baseline": is_baseline,
     }
@@ -166,17 +166,24 @@ def _heading_note(outcome: str) -> str:
 
 
 def adequacy_lines(table: pd.DataFrame) -> list[str]:
-    """Whether there are enough replications: worst relative CI half-width per outcome."""
+    """Whether there are enough replications: worst relative CI half-width per outcome.
+    A scenario where the outcome's mean is 0 has no relative half-width, and more runs would
+    not give it one: it is named as not assessable instead (as the replication rule does)."""
     lines = []
     for outcome, block in table.groupby("outcome", sort=False):
+        zero = block.loc[(block["mean"] == 0) & (block["n"] >= 2), "scenario"].tolist()
+        note = f"; not assessable (mean 0): {', '.join(zero)}" if zero else ""
         worst = block.loc[block["rel_half_width"].fillna(-1).idxmax()]
         if not math.isfinite(worst["rel_half_width"]):
+            if zero:
+                lines.append(f"  {outcome:<28} not assessable: mean 0 in {', '.join(zero)}")
             continue
         verdict = "enough" if worst["rel_half_width"] <= 0.10 else "more needed"
         need = worst["reps_for_10pct"]
         need_text = f"{need:.0f}" if math.isfinite(need) else "many"
         lines.append(f"  {outcome:<28} half-width {worst['rel_half_width']:6.1%} of the mean "
-                     f"({worst['scenario']}, n={worst['n']}); {need_text} runs for 10%: {verdict}")
+                     f"({worst['scenario']}, n={worst['n']}); {need_text} runs for 10%: "
+                     f"{verdict}{note}")
     return lines
 
 

@@ -12,6 +12,7 @@ shows up as new ids.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -80,6 +81,14 @@ class Plan:
     def manifest(self) -> pd.DataFrame:
         return pd.DataFrame([vars(job) for job in self.jobs])
 
+    def with_reps(self, reps: int) -> Plan:
+        """The same scenarios with `reps` replicates: the first ones keep their seeds and run
+        ids (a spawned seed depends on the entropy and its index only), so a batch grown
+        round by round plans exactly the runs of one made with `--reps reps` at once."""
+        check_reps(reps)
+        jobs = plan_jobs(self.scenarios, self.files, self.entropy, reps, self.days)
+        return dataclasses.replace(self, reps=reps, jobs=jobs)
+
     def differences(self, recorded: dict) -> list[str]:
         """What differs from a recorded batch.toml (a sweep plan answers this its own way)."""
         return plan_differences(self, recorded)
@@ -141,10 +150,7 @@ def make_plan(files: list[Path], reps: int, days: int | None = None,
     """Load the scenarios and lay out every run; ScenarioError/BatchError on bad input.
 
     With a variants file (`analysis.ensemble`), every scenario runs under every variant."""
-    if reps < 1:
-        raise BatchError(f"--reps must be at least 1, got {reps}")
-    if reps > MAX_REPS:
-        raise BatchError(f"--reps must be at most {MAX_REPS:,}, got {reps:,}")
+    check_reps(reps)
     if days is not None and not 1 <= days <= MAX_DAYS:
         raise BatchError(f"--days must be from 1 to {MAX_DAYS}, got {days}")
     entropy = new_entropy() if entropy is None else entropy
@@ -157,11 +163,24 @@ def make_plan(files: list[Path], reps: int, days: int | None = None,
         scenarios = {m.name: m.scenario for m in expanded}
         paths = {m.name: paths[m.base] for m in expanded}
         members = {m.name: (m.base, m.variant.name, m.variant.assumption) for m in expanded}
-    seeds = replicate_seeds(entropy, reps)
-    jobs = [_job(name, scenario, paths[name], rep, seed, days)
-            for name, scenario in scenarios.items() for rep, seed in enumerate(seeds)]
+    jobs = plan_jobs(scenarios, paths, entropy, reps, days)
     return Plan(scenarios, paths, reps, days, entropy, jobs, members,
                 None if variants is None else str(variants))
+
+
+def check_reps(reps: int) -> None:
+    if reps < 1:
+        raise BatchError(f"--reps must be at least 1, got {reps}")
+    if reps > MAX_REPS:
+        raise BatchError(f"--reps must be at most {MAX_REPS:,}, got {reps:,}")
+
+
+def plan_jobs(scenarios: dict[str, Scenario], paths: dict[str, str], entropy: int, reps: int,
+              days: int | None) -> list[Job]:
+    """Every scenario x replicate, scenario by scenario (the manifest's order)."""
+    seeds = replicate_seeds(entropy, reps)
+    return [_job(name, scenario, paths[name], rep, seed, days)
+            for name, scenario in scenarios.items() for rep, seed in enumerate(seeds)]
 
 
 def _load_all(files: list[Path]) -> tuple[dict[str, Scenario], dict[str, str]]:

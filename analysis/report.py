@@ -54,6 +54,7 @@ class BatchData:
     plan: dict
     env: dict
     notes: list[str] = field(default_factory=list)  # incomplete, skipped or ignored: said first
+    replications: dict | None = None  # replications.json, when the replication rule chose reps
 
     @property
     def scenarios(self) -> list[str]:
@@ -63,7 +64,7 @@ class BatchData:
 def load_batch(store: Store) -> BatchData:
     return BatchData(name=store.name, summaries=store.summaries(), series=store.series(),
                      places=store.places(), plan=store.batch(), env=store.env(),
-                     notes=store.notes())
+                     notes=store.notes(), replications=store.replications())
 
 
 def build_report(data: BatchData, baseline: str | None = None,
@@ -111,6 +112,8 @@ def build_report(data: BatchData, baseline: str | None = None,
                  "whole 95% CI of the model's mean lies inside the source's band; mechanism "
                  "checks test the model's logic and count in no verdict."),
     ]
+    if data.replications:
+        sections.append(_replications_section(data.replications))
     years = per_year_table(data.summaries)
     if not years.empty:
         sections.append(_section(
@@ -150,6 +153,51 @@ def per_year_table(summaries: pd.DataFrame, record_file: Path = RECORD) -> pd.Da
     return pd.DataFrame(rows)
 
 
+def _replications_section(record: dict) -> str:
+    """How the replication rule chose this batch's replications: its rounds, why it stopped,
+    and the outcomes it left short (from replications.json, a file: every value escaped)."""
+    from analysis.replications import stop_summary
+
+    rule, stop = record.get("rule") or {}, record.get("stop") or {}
+    head = ("<tr><th>round</th><th>replications per scenario</th><th>runs</th><th>seconds</th>"
+            "<th>pairs meeting the rule</th><th>worst (half-width / mean)</th></tr>")
+    rows = []
+    for r in record.get("rounds", []):
+        bad = r.get("worst") or {}
+        worst_text = (f"{_outcome_cell(str(bad.get('outcome')))} in "
+                      f"{html.escape(str(bad.get('scenario')))}: "
+                      f"{_pct(bad.get('rel_half_width'))}" if bad else "&ndash;")
+        rows.append(f"<tr><td>{_fmt(r.get('round'))}</td><td>{_fmt(r.get('reps'))}</td>"
+                    f"<td>{_fmt(r.get('runs'))}</td><td>{_fmt(r.get('seconds'))}</td>"
+                    f"<td>{_fmt(r.get('met'))} of {_fmt(r.get('assessable'))}</td>"
+                    f"<td>{worst_text}</td></tr>")
+    pairs = [p for p in record.get("pairs", []) if p.get("status") != "met"]
+    items = "".join(
+        f"<li>{_outcome_cell(str(p.get('outcome')))} in {html.escape(str(p.get('scenario')))}: "
+        + (f"not assessable ({html.escape(str(p.get('reason')))})"
+           if p.get("status") == "not assessable" else
+           f"half-width {_pct(p.get('rel_half_width'))} of the mean, about "
+           f"{_fmt(p.get('needed'))} replications needed") + "</li>" for p in pairs)
+    budget = rule.get("max_minutes")
+    intro = (f"Chosen by the replication rule (<code>corridor batch --reps auto</code>): rounds "
+             f"of runs until every watched outcome of every scenario has a 95% CI half-width "
+             f"at most {_pct(rule.get('precision'))} of its mean, at most "
+             f"{_fmt(rule.get('max_reps'))} replications per scenario"
+             f"{f', within {_fmt(budget)} minutes' if budget is not None else ''}. "
+             f"{html.escape(stop_summary(record))}: {html.escape(str(stop.get('text', '')))}.")
+    parts = [f'<table class="replications">{head}{"".join(rows)}</table>']
+    if items:
+        parts.append(f"<p>Outcomes short of the rule or not assessable:</p><ul>{items}</ul>")
+    return _section("Replications", parts, intro)
+
+
+def _pct(value) -> str:
+    """A fraction as a percentage (0.101 -> 10.1%); anything else as a dash."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return f"{value:.1%}"
+    return "&ndash;"
+
+
 def _whole(value) -> str:
     """A count to the nearest whole number, with thousands separators."""
     number = float(value) if value is not None else math.nan
@@ -183,7 +231,7 @@ def reference_variant(data: BatchData, members: dict[str, tuple[str, str, str]])
         if n in members and members[n][1] == first}}
     return BatchData(data.name, reference_runs(data.summaries, members),
                      reference_runs(data.series, members), reference_runs(data.places, members),
-                     plan, data.env, data.notes)
+                     plan, data.env, data.notes, data.replications)
 
 
 def _ensemble_section(effects: pd.DataFrame, baseline: str) -> str:

@@ -141,3 +141,42 @@ def relative_half_width(values, confidence: float = CONFIDENCE) -> float:
     if not mean or math.isnan(interval.low):
         return math.nan
     return (interval.high - interval.low) / 2 / abs(mean)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Where one mean stands against the precision rule (`precision`)."""
+
+    n: int
+    mean: float
+    rel_half_width: float
+    needed: float  # replications the rule would need (an estimate from these runs)
+    status: str    # "met", "not met" or "not assessable"
+    reason: str = ""  # why not assessable
+
+
+def precision(values, gamma: float = 0.10, confidence: float = CONFIDENCE) -> Precision:
+    """The precision rule for one mean: is the CI's half-width at most gamma x |mean|?
+
+    The half-width is the one `corridor compare` shows (t, or bootstrap for skewed counts).
+    A mean of 0 (an outcome that never happened in these runs) has no relative half-width,
+    and more runs would not give it one, so it is "not assessable" rather than "needs
+    infinitely many". When a bootstrap interval is wider than the t formula of
+    `replications_needed` assumes, the runs needed are also scaled from the interval itself
+    (a half-width shrinks as 1/sqrt(n)), and the larger estimate is kept.
+    """
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    n = len(values)
+    if n < 2:
+        return Precision(n, float(values.mean()) if n else math.nan, math.nan, math.nan,
+                         "not assessable", "fewer than 2 runs with a value")
+    mean = float(values.mean())
+    if abs(mean) <= 1e-12 * float(np.abs(values).max()):  # all zero, or zero up to rounding
+        return Precision(n, mean, math.nan, math.nan, "not assessable", "mean 0")
+    width = relative_half_width(values, confidence)
+    needed = replications_needed(values, gamma, confidence)
+    if width <= gamma:
+        return Precision(n, mean, width, min(needed, n), "met")
+    scaled = math.ceil(n * (width / gamma) ** 2)
+    return Precision(n, mean, width, float(max(needed, scaled, n + 1)), "not met")

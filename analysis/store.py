@@ -11,6 +11,7 @@ module, so the layout is written down in one place:
       series/scenario=<name>/<run_id>.parquet      the daily series of a finished run
       places/scenario=<name>/<run_id>.parquet      per-place totals of a finished run
       failures/<run_id>.json                  error and traceback of a run that raised
+      replications.json                       with `--reps auto`: the rule, its rounds, why it stopped
 
 Status is derived from the files, never kept in a file of its own, so nothing can disagree
 with the disk. A batch folder is the user's and may have been edited by hand, copied into or
@@ -178,6 +179,13 @@ class Store:
             raise StoreError(f"{path}: not an environment record (a JSON object whose "
                              "'resumes' is a list)")
         return env
+
+    def replications(self) -> dict | None:
+        """replications.json: the replication rule's rounds and stopping reason (None for a
+        batch whose replications were given, not chosen by the rule)."""
+        from analysis.replications import read_replications
+
+        return read_replications(self.path)
 
     def manifest(self) -> pd.DataFrame:
         """One row per planned run: run_id, scenario, rep, seed, days, scenario_file (rebuilt

@@ -8,7 +8,8 @@ stopped, so `set -o pipefail` scripts see the same as with any other Unix tool.
 Limits on options (kept in step with the constants they name by tests/test_untrusted_input.py):
 --days at most 3650 (`model.scenario.MAX_DAYS`), --reps at most 10,000
 (`analysis.plan.MAX_REPS`), --workers at most 4 per core
-(`analysis.engines.MAX_WORKERS_PER_CORE`; more is lowered, with a note).
+(`analysis.engines.MAX_WORKERS_PER_CORE`; more is lowered, with a note). The replication
+rule's options (`--reps auto`) are checked by `analysis.replications.Rule`.
 """
 
 from __future__ import annotations
@@ -61,6 +62,25 @@ def whole_number(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def reps_arg(text: str) -> int | str:
+    """--reps: a whole number (its range is checked by `make_plan`), or 'auto' for the
+    replication rule."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {text!r}") from None
+
+
+def real_number(text: str) -> float:
+    """A number; whether it is finite and in range is checked where it is used."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def seed_int(text: str) -> int:
@@ -124,11 +144,13 @@ def add_batch_parser(commands) -> None:
     batch = commands.add_parser(
         "batch", help="many seeded runs of several scenarios, on Dask, into runs/<batch>/",
         description="Run every scenario REPS times (replicate k has the same seed in every "
-        "scenario) on a local Dask cluster or an existing scheduler, into a resumable store.")
+        "scenario) on a local Dask cluster or an existing scheduler, into a resumable store; "
+        "with --reps auto, in rounds until the replication rule is met or a cap is reached.")
     batch.add_argument("scenarios", type=Path, nargs="*", metavar="SCENARIO",
                        help="scenario files (with --resume: default the batch's own)")
-    batch.add_argument("--reps", type=whole_number, help="replicates per scenario, 1 to "
-                       "10,000 (with --resume: default the batch's)")
+    batch.add_argument("--reps", type=reps_arg, help="replicates per scenario, 1 to 10,000, "
+                       "or 'auto': as many as the replication rule below needs (with "
+                       "--resume: default the batch's, and its rule if it had one)")
     batch.add_argument("--days", type=days_int,
                        help="days to simulate, at most 3650 (default: each scenario's)")
     add_engine_options(batch)
@@ -146,7 +168,30 @@ def add_batch_parser(commands) -> None:
     batch.add_argument("--dashboard", action="store_true",
                        help="serve the Dask dashboard of the local cluster on :8787")
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_rule_options(batch)
     batch.set_defaults(handler=command_batch)
+
+
+def add_rule_options(batch: argparse.ArgumentParser) -> None:
+    """The replication rule's options: only with --reps auto (defaults in
+    `analysis.replications.Rule`)."""
+    rule = batch.add_argument_group(
+        "replication rule (--reps auto)",
+        "Rounds of runs until every outcome below, in every scenario, has a 95% CI half-width "
+        "at most G x its mean, or a cap or the time budget is reached; the rounds and why they "
+        "stopped go to the batch's replications.json.")
+    rule.add_argument("--precision", type=real_number, metavar="G",
+                      help="CI half-width over the mean to reach (default 0.10)")
+    rule.add_argument("--outcomes", metavar="A,B", help="comma-separated outcomes the rule "
+                      "watches (default: corridor compare's headline set)")
+    rule.add_argument("--min-reps", type=whole_number, metavar="N",
+                      help="replicates in the first round, 2 to 10,000 (default 5)")
+    rule.add_argument("--max-reps", type=whole_number, metavar="N",
+                      help="replicates per scenario at most, up to 10,000 (default 50)")
+    rule.add_argument("--max-minutes", type=real_number, metavar="M",
+                      help="time budget of this session, from its start: each round is sized "
+                      "to end within it at the slowest pace so far plus 15%%; at most a week "
+                      "(default: none)")
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -475,16 +520,41 @@ def command_describe(args: argparse.Namespace) -> None:
 
 def command_batch(args: argparse.Namespace) -> int:
     from analysis.batch import BatchRequest, run_batch
+    from analysis.replications import final_lines, round_line
 
+    rule = replication_rule(args)
     request = BatchRequest(
-        files=args.scenarios, reps=args.reps, days=args.days, entropy=args.seed_entropy,
-        out=args.out, resume=args.resume, force=args.force, command=args.command_line,
-        engine=engine_spec(args), variants=args.variants)
+        files=args.scenarios, reps=None if rule else args.reps, days=args.days,
+        entropy=args.seed_entropy, out=args.out, resume=args.resume, force=args.force,
+        command=args.command_line, engine=engine_spec(args), variants=args.variants,
+        rule=rule)
     if args.force and not args.resume:
         raise UserError("--force only applies with --resume")
-    report = run_batch(request, progress=not args.quiet, on_start=print_batch_start)
+    report = run_batch(request, progress=not args.quiet, on_start=print_batch_start,
+                       on_round=lambda record: print(round_line(record), flush=True))
     print(format_batch_end(report))
+    if report.replications and report.replications.get("stop"):
+        print("\n".join(final_lines(report.replications)))
     return 1 if report.failed else 0
+
+
+RULE_OPTIONS = {"precision": "--precision", "outcomes": "--outcomes", "min_reps": "--min-reps",
+                "max_reps": "--max-reps", "max_minutes": "--max-minutes"}
+
+
+def replication_rule(args: argparse.Namespace):
+    """The replication rule of --reps auto (checked: one line for a bad value), or None; its
+    options without --reps auto are a mistake, not something to ignore."""
+    from analysis.replications import Rule
+
+    given = {key: getattr(args, key) for key in RULE_OPTIONS if getattr(args, key) is not None}
+    if args.reps != "auto":
+        if given:
+            raise UserError(f"{RULE_OPTIONS[next(iter(given))]} only applies with --reps auto")
+        return None
+    if "outcomes" in given:
+        given["outcomes"] = tuple(o.strip() for o in given["outcomes"].split(",") if o.strip())
+    return Rule(**given)
 
 
 def print_batch_start(report) -> None:
@@ -545,6 +615,11 @@ def command_runs_show(args: argparse.Namespace) -> None:
     print(f"created     {record.get('created', '?')}")
     print(f"command     {record.get('command', '?')}")
     print(f"reps        {record.get('reps')}    seed entropy {record.get('seed_entropy')}")
+    replications = store.replications()
+    if replications:
+        from analysis.replications import stop_summary
+
+        print(f"rule        {stop_summary(replications)} (replications.json)")
     print(f"code        {record.get('code_version')}    git {git.get('commit') or '?'}"
           f"{' (dirty)' if git.get('dirty') else ''}")
     print(f"engine      {engine.get('kind', '?')}"
