@@ -1,7 +1,8 @@
 """Scenario batches: reproducible on any engine, resumable after a kill, honest about failures.
 
-Runs are tiny (10 to 40 days, 20 arrivals a day) so the whole file stays well under four
-minutes on two cores; what is tested is the batch machinery, not the model.
+Runs are tiny (10 to 40 days, 20 arrivals a day, a few days of warm-up instead of the
+baseline's 120) so the whole file stays well under four minutes on two cores; what is tested
+is the batch machinery, not the model.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 import pytest
 import tomli_w
 
+import analysis.engines
 from analysis.batch import BatchError, BatchRequest, EngineSpec, run_batch
 from analysis.engines import simulate_run
 from analysis.plan import make_plan, replicate_seeds
@@ -48,8 +50,15 @@ def scenarios(tmp_path) -> Path:
     return folder
 
 
-def write_variant(path: Path, days: int, rate: float) -> Path:
-    path.write_text(f'extends = "{BASELINE.name}"\ndays = {days}\n\n'
+#: The baseline warms up for 120 days, which would be 90% of a tiny run's cost. The batch
+#: machinery does not care how long a run is, only that the warm-up is passed through: a short
+#: one still is, so that test_store_tables_hold_what_simulate_returns checks it (the stored
+#: series starts on day TINY_WARMUP + 1 and counts the warm-up's arrivals).
+TINY_WARMUP = 5
+
+
+def write_variant(path: Path, days: int, rate: float, warmup: int = TINY_WARMUP) -> Path:
+    path.write_text(f'extends = "{BASELINE.name}"\ndays = {days}\nwarmup_days = {warmup}\n\n'
                     f"[arrivals]\ndaily_rate = {rate}\n")
     return path
 
@@ -151,6 +160,7 @@ def test_store_tables_hold_what_simulate_returns(scenarios, tmp_path):
     row = summaries.set_index("run_id").loc[job.run_id]
     assert row["arrivals"] == direct.summary["arrivals"]
     daily = series[series.run_id == job.run_id].drop(columns=["run_id", "scenario", "rep"])
+    assert daily["day"].min() == TINY_WARMUP + 1  # the warm-up ran and was not counted
     pd.testing.assert_frame_equal(daily.reset_index(drop=True), direct.series,
                                   check_dtype=False)
     counts = store.query("SELECT scenario, count(*) AS n FROM summaries GROUP BY scenario "
@@ -164,8 +174,10 @@ def test_store_tables_hold_what_simulate_returns(scenarios, tmp_path):
 
 @pytest.mark.slow  # a real `corridor batch` on Dask, killed, resumed, and run again whole
 def test_killed_batch_resumed_equals_an_uninterrupted_one(scenarios, tmp_path):
-    files = [write_variant(scenarios / "slow.toml", days=40, rate=20),
-             write_variant(scenarios / "slow_busy.toml", days=40, rate=30)]
+    # Runs of about 0.3 s (a 40-day warm-up): the kill, sent within a poll (0.05 s) of the
+    # third finished run, lands seconds before the 16th would finish.
+    files = [write_variant(scenarios / "slow.toml", days=40, rate=20, warmup=40),
+             write_variant(scenarios / "slow_busy.toml", days=40, rate=30, warmup=40)]
     out = tmp_path / "killed"
     proc = subprocess.Popen(
         [str(CORRIDOR_BIN), "batch", *map(str, files), "--reps", "8", "--workers", "1",
@@ -269,12 +281,14 @@ def test_a_folder_holding_another_batch_is_refused(scenarios, tmp_path):
 
 @pytest.mark.parametrize("case", [
     "unknown file", "no reps",
-    # Waits out the client's whole connect timeout (analysis.engines.CONNECT_TIMEOUT_S, 10 s);
+    # Waits out the client's whole connect timeout (analysis.engines.CONNECT_TIMEOUT_S,
+    # lowered to 2 s below: the refusal and its message do not depend on how long it retried);
     # "bad address" fails at once in the same handler (analysis.engines.connect), so the
     # fast suite keeps that one.
     pytest.param("no scheduler", marks=pytest.mark.slow),
     "bad address"])
-def test_bad_batch_input_gets_one_line_and_status_2(scenarios, tmp_path, case):
+def test_bad_batch_input_gets_one_line_and_status_2(scenarios, tmp_path, monkeypatch, case):
+    monkeypatch.setattr(analysis.engines, "CONNECT_TIMEOUT_S", 2)  # pure waiting otherwise
     tiny = str(scenarios / "tiny.toml")
     args = {
         "unknown file": [str(scenarios / "nope.toml"), "--reps", "2"],

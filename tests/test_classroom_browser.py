@@ -26,6 +26,10 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SERVER_START_SECONDS = 120
 WAIT_MS = 60_000
 
+#: One browser and one server for the whole file: with `--dist loadgroup` its tests stay on one
+#: xdist worker, instead of each worker starting its own Chromium and `corridor classroom`.
+pytestmark = pytest.mark.xdist_group("classroom-browser")
+
 
 def require(condition: bool, reason: str) -> None:
     """Skip with the reason on a user's machine; fail under CI, where it must work."""

@@ -8,6 +8,9 @@ stay cheap.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import pytest
 
 from model import model as model_module
@@ -47,24 +50,46 @@ def trafficker_counts(params, seed: int, days: tuple[int, ...], remove_half_on: 
     return counts
 
 
-def test_the_market_neither_dies_out_nor_runs_away(baseline):
-    """Default rule: no extinction, and day 730 within 25% of day 365 in 18 of 20 seeds."""
+#: The two market tests read the same undisturbed runs (seeds 1-6): one xdist worker computes
+#: them for both (with `--dist loadgroup`).
+SHARES_MARKET_RUNS = pytest.mark.xdist_group("market")
+
+
+@pytest.fixture(scope="module")
+def undisturbed_market(baseline):
+    """undisturbed_market(seed): the active traffickers on days 365 and 730 of the THIN run
+    with `seed`, computed once per module. Counting on a day only reads the model, so these
+    are the very runs each test would otherwise repeat."""
     params = with_changes(baseline, THIN)
+    cache: dict[int, Mapping[int, int]] = {}
+
+    def counts(seed: int) -> Mapping[int, int]:
+        if seed not in cache:
+            cache[seed] = MappingProxyType(trafficker_counts(params, seed, (365, 730)))
+        return cache[seed]
+
+    return counts
+
+
+@SHARES_MARKET_RUNS
+def test_the_market_neither_dies_out_nor_runs_away(undisturbed_market):
+    """Default rule: no extinction, and day 730 within 25% of day 365 in 18 of 20 seeds."""
     stable = 0
     for seed in range(1, 21):
-        counts = trafficker_counts(params, seed, (365, 730))
+        counts = undisturbed_market(seed)
         assert counts[730] > 0, f"seed {seed}: the traffickers died out"
         stable += abs(counts[730] - counts[365]) <= 0.25 * counts[365]
     assert stable >= 18, f"only {stable} of 20 seeds stable"
 
 
-def test_the_market_replaces_arrested_recruiters(baseline):
+@SHARES_MARKET_RUNS
+def test_the_market_replaces_arrested_recruiters(baseline, undisturbed_market):
     """Half removed on day 365: a year later the number is within 10% of the undisturbed run's
     (pooled over seeds)."""
     params = with_changes(baseline, THIN)
     undisturbed = disturbed = 0
     for seed in range(1, 7):
-        undisturbed += trafficker_counts(params, seed, (730,))[730]
+        undisturbed += undisturbed_market(seed)[730]  # shared with the test above
         disturbed += trafficker_counts(params, seed, (366, 730), remove_half_on=365)[730]
     assert abs(disturbed - undisturbed) <= 0.10 * undisturbed
 

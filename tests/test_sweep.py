@@ -231,8 +231,11 @@ def test_tiny_corridor_sweep_runs_the_model(tmp_path):
     scenarios = tmp_path / "scenarios"
     (scenarios / "sweeps").mkdir(parents=True)
     shutil.copy(BASELINE, scenarios / BASELINE.name)
+    # A 20-day warm-up instead of the baseline's 120 (a quarter of the cost): long enough for
+    # every outcome to vary across the design, so all three are analysed (asserted below).
     (scenarios / "tiny.toml").write_text(
-        f'extends = "{BASELINE.name}"\ndays = 10\n\n[arrivals]\ndaily_rate = 20\n')
+        f'extends = "{BASELINE.name}"\ndays = 10\nwarmup_days = 20\n\n'
+        '[arrivals]\ndaily_rate = 20\n')
     (scenarios / "sweeps" / "tiny_morris.toml").write_text("""
 [sweep]
 method = "morris"
@@ -256,6 +259,7 @@ base = "../tiny.toml"
     table = indices_of(store)
     assert set(table["parameter"]) == {"movement.detection_aversion", "hub.give_up_per_day"}
     assert set(table["method"]) == {"morris"}
+    assert set(table["outcome"]) == {"bypass_share", "mean_wait_days_hub", "identification_rate"}
     assert "movement.detection_aversion" in result.stdout
     # re-analysis of the finished store gives the same file
     again = run_cli("sweep", "--analyse-only", str(tmp_path / "run"))

@@ -375,6 +375,11 @@ def test_a_read_only_output_folder_really_is_refused(folder, tmp_path, capsys):
 # -------------------------------------------------------------- a small real batch
 
 
+#: The tests that read the module's maths batch: one xdist worker builds it for all of them
+#: (with `--dist loadgroup`) instead of each worker building its own.
+SHARES_MATHS_BATCH = pytest.mark.xdist_group("maths-batch")
+
+
 @pytest.fixture(scope="module")
 def maths_batch(tmp_path_factory) -> Path:
     """Two replicates of a small scenario whose places are named like TeX, and of its twin."""
@@ -388,6 +393,7 @@ def maths_batch(tmp_path_factory) -> Path:
                        "7")
 
 
+@SHARES_MATHS_BATCH
 def test_output_into_a_closed_pipe_ends_quietly(maths_batch):
     """The reader is gone before the first byte is written: status 141, nothing on stderr."""
     for args in (["describe", str(BASELINE)], ["compare", str(maths_batch)]):
@@ -399,6 +405,7 @@ def test_output_into_a_closed_pipe_ends_quietly(maths_batch):
         assert err == b"", err.decode()
 
 
+@SHARES_MATHS_BATCH
 def test_a_pipe_closed_by_head_ends_quietly(maths_batch):
     shell = subprocess.run(f"'{CORRIDOR_BIN}' compare '{maths_batch}' | head -1", shell=True,
                            capture_output=True, text=True, timeout=120, check=False)
@@ -409,6 +416,7 @@ def test_a_pipe_closed_by_head_ends_quietly(maths_batch):
 # ------------------------------------------------------------------------- 4. options
 
 
+@SHARES_MATHS_BATCH
 def test_options_out_of_bounds_get_one_line(maths_batch, folder, tmp_path, capsys):
     path = child(folder, {})
     out = tmp_path / "out"
@@ -493,6 +501,7 @@ def test_a_scheduler_that_is_not_dask_gets_one_line_in_bounded_time(folder, tmp_
 # ---------------------------------------------------------- 5. place names are data
 
 
+@SHARES_MATHS_BATCH
 def test_place_names_are_drawn_as_written(maths_batch, capsys):
     places = [{"id": 0, "name": MATHS_NAMES[0], "kind": "crossing", "lon": 0.0, "lat": 0.0},
               {"id": 1, "name": MATHS_NAMES[1], "kind": "hub", "lon": 1.0, "lat": 1.0}]
