@@ -73,6 +73,16 @@ def run_cli_process(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess
                           check=False, timeout=600)
 
 
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    """A refused command: status 2, no traceback, one line on stderr starting "error: "."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """`corridor ARGS` in this process, with what a fresh process would have of its own:
 

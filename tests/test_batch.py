@@ -30,7 +30,7 @@ from analysis.plan import make_plan, replicate_seeds
 from analysis.store import Store, list_stores, open_store
 from model.run import simulate
 from model.scenario import load_scenario
-from tests.conftest import BASELINE, CORRIDOR_BIN, run_cli
+from tests.conftest import BASELINE, CORRIDOR_BIN, one_error_line, run_cli
 
 ENTROPY = 20200109
 DASK_BIN = Path(sys.executable).parent / "dask"
@@ -93,15 +93,6 @@ def wait_for(condition, what: str, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.05)
-
-
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def free_port() -> int:

@@ -23,7 +23,7 @@ from analysis.plan import make_plan
 from analysis.replications import MARGIN, REPLICATIONS_FILE, Rounds, Rule
 from analysis.stats import precision
 from analysis.store import Store
-from tests.conftest import BASELINE, ROOT, run_cli, scenarios_folder
+from tests.conftest import BASELINE, ROOT, one_error_line, run_cli, scenarios_folder
 
 ENTROPY = "20200109"
 
@@ -57,15 +57,6 @@ def tables(out: Path) -> dict[str, pd.DataFrame]:
     store = Store(out)
     return {"manifest": store.manifest(), "summaries": store.summaries(),
             "series": store.series()}
-
-
-def one_error_line(result) -> str:
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 # ------------------------------------------------------------------ stopping
