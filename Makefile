@@ -54,7 +54,7 @@ run: setup
 	$(BIN)/corridor report $$out && \
 	$(BIN)/corridor compare $$out --outcomes $(HEADLINE)
 
-# The six-year timeline (2018-2023; about 130 s and 1.3 GB a run on an idle core) on its own:
+# The six-year timeline (2018-2023; about 160 s and 1.6 GB a run on an idle core) on its own:
 # TIMELINE_REPS fixed replications, then its report, which sets the model's per-year means
 # beside the published record. Not part of `make run`: one round of it would take longer
 # than the whole one-year library.
