@@ -43,6 +43,7 @@ import pandas as pd
 
 from analysis.calibrate_file import CalibrationError, CalibrationSpec, Target, load_calibration
 from analysis.expressions import parse_expression
+from analysis.plan import code_version
 from model.run import simulate
 from model.scenario import Scenario, with_changes
 
@@ -162,6 +163,7 @@ class CalibrateRequest:
     workers: int | None = None
     scheduler: str | None = None
     progress: Any = print
+    force: bool = False  # resume although the model's code changed (an exact change)
 
 
 @dataclass
@@ -188,7 +190,7 @@ def run_calibration(request: CalibrateRequest) -> CalibrateReport:
         if not db.is_file():
             raise CalibrationError(f"{out}: no {DB_NAME} to resume (give the folder of an "
                                    "earlier calibration with --out)")
-        _check_resumable(db, spec)
+        _check_resumable(db, spec, request.force)
     elif db.exists():
         raise CalibrationError(f"{db} exists: refusing to overwrite a calibration; add "
                                "--resume to continue it, or choose another --out")
@@ -221,7 +223,8 @@ def run_calibration(request: CalibrateRequest) -> CalibrateReport:
             done = abc.history.max_t + 1
         else:
             abc.new(url, {}, meta_info={"config_hash": spec.config_hash(),
-                                         "calibration": spec.name})
+                                         "calibration": spec.name,
+                                         "code_version": code_version()})
             done = 0
         _seed(spec.abc.seed, done)
         _write_env(out, spec, engine)
@@ -254,9 +257,11 @@ def _check_workers(request: CalibrateRequest) -> None:
         raise CalibrationError("give --workers or --scheduler, not both")
 
 
-def _check_resumable(db: Path, spec: CalibrationSpec) -> None:
+def _check_resumable(db: Path, spec: CalibrationSpec, force: bool = False) -> None:
     """The stored config hash must match the file's: a changed base, days, parameter, prior,
-    pattern or population size would mix two different posteriors."""
+    pattern or population size would mix two different posteriors. So must the model's code
+    (`code_version`, as batches check it), unless `force` says the change kept results (a
+    history from before the code was recorded counts as another version)."""
     import pyabc
 
     logging.getLogger("ABC").setLevel(logging.WARNING)
@@ -275,6 +280,12 @@ def _check_resumable(db: Path, spec: CalibrationSpec) -> None:
         raise CalibrationError(f"{db}: was made with another calibration (base scenario, days, "
                                "parameters, priors, patterns or population size differ); "
                                "resume with the same file, or start a new --out")
+    stored_code = meta.get("code_version") or "of an unrecorded version"
+    if stored_code != code_version() and not force:
+        raise CalibrationError(f"{db}: was made with model code {stored_code}, this is "
+                               f"{code_version()}; a resumed posterior would mix two models: "
+                               "start a new --out, or add --force if the change kept the "
+                               "model's results (the golden file unchanged)")
 
 
 def _only_run_id(history, db: Path) -> int:

@@ -284,6 +284,9 @@ def add_calibrate_parser(commands) -> None:
                            "runs/calibrate-<name>-<date-time>)")
     calibrate.add_argument("--resume", action="store_true",
                            help="continue the calibration in --out after its last generation")
+    calibrate.add_argument("--force", action="store_true",
+                           help="with --resume: continue although the model's code changed "
+                           "since the calibration began (only for a change that kept results)")
     where = calibrate.add_mutually_exclusive_group()
     where.add_argument("--workers", type=seed_int,
                        help="local worker processes (default: one per core; 0 or 1 = "
@@ -300,6 +303,9 @@ def command_calibrate(args: argparse.Namespace) -> int:
 
     if args.resume and args.out is None:
         raise UserError("--resume needs --out, the folder of the calibration to continue")
+    if args.force and not args.resume:
+        raise UserError("--force goes with --resume (it lets a calibration continue under "
+                        "changed model code)")
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
@@ -311,7 +317,8 @@ def command_calibrate(args: argparse.Namespace) -> int:
     try:
         report = run_calibration(CalibrateRequest(
             file=args.calibration, out=args.out, resume=args.resume, workers=args.workers,
-            scheduler=args.scheduler, progress=lambda line: print(line, flush=True)))
+            scheduler=args.scheduler, force=args.force,
+            progress=lambda line: print(line, flush=True)))
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

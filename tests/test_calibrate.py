@@ -298,6 +298,28 @@ def test_existing_history_is_not_overwritten_and_resume_checks_the_config(tmp_pa
     assert len(env["sessions"]) == 2 and env["packages"]["pyabc"] == "0.13.0"
 
 
+def test_resume_under_changed_model_code_needs_force(tmp_path, monkeypatch):
+    """A posterior resumed under other model code would mix two models: refused in one line,
+    the history untouched; --force (for a change that kept results) continues it."""
+    import analysis.calibrate
+
+    path = tiny(tmp_path, generations=1)
+    out = tmp_path / "out"
+    assert calibrate(path, "--workers", "0", "--out", out).returncode == 0
+    db = out / "abc.db"
+    before = db.read_bytes()
+    _edit(path, "max_generations = 1", "max_generations = 2")
+    monkeypatch.setattr(analysis.calibrate, "code_version", lambda: "model-edited+mesa-3.5.1")
+    line = one_line_error(calibrate(path, "--workers", "0", "--out", out, "--resume"))
+    assert "model code" in line and "model-edited" in line and "--force" in line
+    assert db.read_bytes() == before
+    line = one_line_error(calibrate(path, "--workers", "0", "--out", out, "--force"))
+    assert "--force goes with --resume" in line
+    resumed = calibrate(path, "--workers", "0", "--out", out, "--resume", "--force")
+    assert resumed.returncode == 0, resumed.stderr
+    assert list(pd.read_csv(out / "generations.csv")["t"]) == [0, 1]
+
+
 def test_a_folder_with_other_files_is_refused(tmp_path):
     path = tiny(tmp_path)
     other = tmp_path / "batch"
