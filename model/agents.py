@@ -21,6 +21,7 @@ from model.states import FINAL_STATES, RECRUITABLE, TRAVEL_PAPERS, VICTIM_STATES
 
 if TYPE_CHECKING:
     from model.corridor import PlaceCell, Route
+    from model.institutions import Official
     from model.model import CorridorModel
 
 
@@ -224,7 +225,7 @@ class Migrant(CellAgent):
             self.km_into_leg = 0.0
             cell = cells[route.nodes[leg + 1]]
             officer = self.pass_by(cell)
-            if officer is False:
+            if officer is None and not self.at_route_end:
                 passing = cell
             else:
                 passing = None
@@ -244,21 +245,21 @@ class Migrant(CellAgent):
             return self.foot_km_per_day / movement.bypass_effort
         return self.foot_km_per_day
 
-    def pass_by(self, cell: PlaceCell):
-        """Reach a place on the way: counted as passed, and an INM officer there may pick
-        this person for a papers check. Returns the officer (or None when nobody checks
-        them at the route's end), or False when the person goes straight on."""
+    @property
+    def at_route_end(self) -> bool:
+        return self.leg >= len(self.route.nodes) - 1
+
+    def pass_by(self, cell: PlaceCell) -> Official | None:
+        """Reach a place on the way: counted as passed; returns the INM officer there who
+        picks this person for a papers check, or None."""
         model = self.model
         place_id = cell.coordinate
         model.ledger.passed(place_id)
-        officer = None
-        if self.status not in TRAVEL_PAPERS:
-            officer = model.roster.papers_checker(place_id)
-        if officer is None and self.leg < len(self.route.nodes) - 1:
-            return False
-        return officer
+        if self.status in TRAVEL_PAPERS:
+            return None
+        return model.roster.papers_checker(place_id)
 
-    def arrive_at(self, cell: PlaceCell, officer=None) -> None:
+    def arrive_at(self, cell: PlaceCell, officer: Official | None = None) -> None:
         """Stop at a place: a papers check may end the journey here; the end of a route
         ends it.
 
@@ -273,7 +274,7 @@ class Migrant(CellAgent):
                 if in_transfer and self.state is State.DETAINED:
                     model.ledger.add("victims_detained_in_transfer")
                 return
-        if self.leg < len(self.route.nodes) - 1:
+        if not self.at_route_end:
             return
         if self.moving:
             self.become_exploited()
