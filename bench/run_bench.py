@@ -68,20 +68,17 @@ def bench_mesa_peer(steps: int) -> float:
     return count / elapsed
 
 
-def sobol_projection(speed_up: float | None) -> tuple[float, str]:
+def sobol_projection(speed_up: float | None) -> float:
     """Hours the shipped Sobol sweep would take at N = 256 on this machine's cores: its runs
-    (N x (parameters + 2) points x replications, no second order) times one of its runs,
-    shared over the workers at the measured speed-up (or the core count if not measured)."""
-    import tomllib
-
+    (the file's design at N = 256, times its replications) times one of its runs at the base
+    point, shared over the workers at the measured speed-up (or the core count if not
+    measured)."""
+    from analysis.sweep_file import design_points, load_sweep
     from model.scenario import with_changes
 
-    sweep_file = ROOT / "scenarios" / "sweeps" / "sobol_ffp.toml"
-    spec = tomllib.loads(sweep_file.read_text())
-    table = spec["sweep"]
-    base = load_scenario((sweep_file.parent / table["base"]).resolve())
-    runs = 256 * (len(spec["parameters"]) + 2) * table.get("replications", 1)
-    params = with_changes(base, {"days": table.get("days", base.days)})
+    spec, base = load_sweep(ROOT / "scenarios" / "sweeps" / "sobol_ffp.toml")
+    runs = design_points("sobol", 256, len(spec.parameters), spec.second_order) * spec.replications
+    params = with_changes(base, {"days": spec.days or base.days})
     start = time.perf_counter()
     simulate(params, 1, keep_events=False)
     one_run = time.perf_counter() - start
@@ -90,7 +87,7 @@ def sobol_projection(speed_up: float | None) -> tuple[float, str]:
     how = (f"{runs:,} runs x {one_run:.1f} s / {parallel:.2f} (2-worker speed-up)"
            if speed_up else f"{runs:,} runs x {one_run:.1f} s / {parallel:.0f} cores")
     print(f"sobol N=256 (projected): {how} = {hours:.1f} h", flush=True)
-    return hours, how
+    return hours
 
 
 def load_average() -> str:
@@ -133,7 +130,7 @@ def main() -> None:
         rows.append(("2018-2023 timeline peak memory < 2 GB (event log kept)",
                      f"{peak:,.0f} MiB", verdict(peak < 2048)))
     if "sobol" in wanted:
-        hours, _ = sobol_projection(speed_up)
+        hours = sobol_projection(speed_up)
         rows.append(("Sobol sweep at N = 256 within an hour (projected)", f"{hours:.1f} h",
                      verdict(hours <= 1)))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
