@@ -108,6 +108,22 @@ def days_per_step(page, days: int) -> None:
 
 
 def score(page, name: str, side: int = 0) -> int:
+    """A score as the page shows it once the scoreboard has settled.
+
+    Solara sends each changed element to the browser separately, so the day counter can show
+    the new day while a scoreboard cell still shows the last step's value (seen once: side 0
+    at day 60 beside side 1 at day 90). The scoreboard has settled when two readings 300 ms
+    apart agree."""
+    scores = page.locator(".score")
+    before = scores.all_inner_texts()
+    for _ in range(WAIT_MS // 300):
+        page.wait_for_timeout(300)
+        now = scores.all_inner_texts()
+        if now == before:
+            break
+        before = now
+    else:
+        pytest.fail("the scoreboard kept changing for a minute")
     text = page.locator(f".score-{name}.side-{side}").inner_text()
     return int(text.replace(",", "").replace(".", ""))
 
