@@ -203,33 +203,42 @@ class Migrant(CellAgent):
     def travel(self) -> None:
         """Walk (or ride) today's distance; deal with each place reached on the way.
 
-        The hottest loop of a run (about a million calls a year): the route and leg are
-        read once per leg (a place reached may start a new route), the cell through
+        The hottest loop of a run (about a million calls a year), so the route, leg and
+        kilometres are kept in local variables and written back only where the walk stops
+        or someone else reads them (`arrive_at`), and cells are looked up in
         `space._cells` (what `space[...]` returns, without its call). A place passed
         without stopping (no check, not the route's end) is not entered: the person is put
         in the last such place when the day's walk ends. Nothing reads their cell in
         between, and the places' indexes keep people in id order, so this is the same as
         entering and leaving each place (and saves two dict updates per place passed)."""
+        if not self.on_the_move:
+            return
         cells = self.model.space._cells
+        route, leg, km_into_leg = self.route, self.leg, self.km_into_leg
         day_left = 1.0
         passing = None  # the last place passed today without stopping there
-        while day_left > 0 and self.on_the_move:
-            route, leg = self.route, self.leg
+        while True:
             speed = self.speed_on_leg(leg)
-            days_needed = (route.legs_km[leg] - self.km_into_leg) / speed
+            days_needed = (route.legs_km[leg] - km_into_leg) / speed
             if days_needed > day_left:
-                self.km_into_leg += speed * day_left
+                self.leg, self.km_into_leg = leg, km_into_leg + speed * day_left
                 break
             day_left -= days_needed
-            self.leg = leg + 1
-            self.km_into_leg = 0.0
-            cell = cells[route.nodes[leg + 1]]
+            leg, km_into_leg = leg + 1, 0.0
+            cell = cells[route.nodes[leg]]
             officer = self.pass_by(cell)
-            if officer is None and not self.at_route_end:
+            if officer is None and leg < len(route.nodes) - 1:
                 passing = cell
-            else:
-                passing = None
-                self.arrive_at(cell, officer)
+                if day_left > 0:
+                    continue
+                self.leg, self.km_into_leg = leg, km_into_leg
+                break
+            passing = None
+            self.leg, self.km_into_leg = leg, km_into_leg
+            self.arrive_at(cell, officer)
+            if not (day_left > 0 and self.on_the_move):
+                break
+            route, leg, km_into_leg = self.route, self.leg, self.km_into_leg
         if passing is not None:
             self.cell = passing
 
