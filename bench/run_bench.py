@@ -7,10 +7,15 @@ Prints figures; asserts nothing (speed is measured here, never in tests). Sectio
 - workers: the same small batch on 1 and on 2 Dask workers (`bench/workers.py`);
 - six_years: one run of the 2018-2023 timeline with its event log (`bench/six_years.py`);
 - sobol: the shipped Sobol sweep's cost at N = 256, projected from one of its runs and the
-  workers' speed-up (running it takes hours; the projection says so).
+  workers' speed-up (running it takes hours; the projection says so);
+- run (only when asked for): `make run` itself, its time and what its replication rule
+  reached (`bench/make_run.py`; 8 to 10 minutes);
+- suite (only when asked for): issue 9's targets, `make test` under 3 minutes and `make
+  test-fast` under 30 s (`bench/suite.py`; about 6 minutes).
 
-    make bench                      # everything, about 5 minutes
+    make bench                      # every section but suite, about 7 minutes
     make bench BENCH="rate workers" # some sections
+    make bench BENCH="run suite"    # make run's and the test suite's times
 
 The last lines are a table: each target, the figure measured now, and whether it is met.
 """
@@ -27,13 +32,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.make_run import make_run, summary_row
 from bench.scaling import cost_per_person_day
 from bench.six_years import six_year_run
+from bench.suite import suite_time
 from bench.workers import batch_throughput
 from model.run import simulate
 from model.scenario import load_scenario
 
 SECTIONS = ("rate", "scaling", "workers", "six_years", "sobol")
+#: Sections run only when named: they take longer than the rest together.
+ON_REQUEST = ("run", "suite")
 
 
 def bench_corridor(days: int, seeds: tuple[int, ...]) -> float:
@@ -101,10 +110,10 @@ def verdict(met: bool) -> str:
 
 def main() -> None:
     wanted = [s for s in (sys.argv[1:] or SECTIONS)]
-    unknown = sorted(set(wanted) - set(SECTIONS))
+    unknown = sorted(set(wanted) - set(SECTIONS) - set(ON_REQUEST))
     if unknown:
         sys.exit(f"error: unknown bench section {', '.join(unknown)} "
-                 f"(allowed: {', '.join(SECTIONS)})")
+                 f"(allowed: {', '.join(SECTIONS + ON_REQUEST)})")
     print(f"start: {load_average()}", flush=True)
     rows: list[tuple[str, str, str]] = []
     speed_up = None
@@ -133,9 +142,21 @@ def main() -> None:
         hours = sobol_projection(speed_up)
         rows.append(("Sobol sweep at N = 256 within an hour (projected)", f"{hours:.1f} h",
                      verdict(hours <= 1)))
+    if "run" in wanted:
+        figure, met = summary_row(*make_run())
+        rows.append(("make run: every headline outcome to a 10 % half-width, < 10 min",
+                     figure, verdict(met)))
+    if "suite" in wanted:
+        for fast, limit in ((True, 30), (False, 180)):
+            seconds, passed = suite_time(fast)
+            name = "make test-fast" if fast else "make test"
+            rows.append((f"{name} < {limit} s (issue 9)",
+                         f"{seconds:.0f} s" + ("" if passed else " (the suite FAILED)"),
+                         verdict(seconds < limit)))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"end: {load_average()}; peak memory of this process {peak_mib:,.0f} MiB")
-    print("\nissue 15's targets (make run's replication rule: see its own output)")
+    print("\nissue 15's targets" + (" and issue 9's" if "suite" in wanted else "")
+          + ("" if "run" in wanted else " (make run's: make bench BENCH=run)"))
     width = max(len(r[0]) for r in rows) if rows else 0
     for target, figure, status in rows:
         print(f"  {target:<{width}}  {figure:<36} {status}")
