@@ -68,6 +68,7 @@ timeline: setup
 # The whole suite (what CI runs) on both cores with pytest-xdist. `--dist loadgroup` keeps the
 # tests that share an expensive module fixture (marked xdist_group) on one worker, so it is
 # computed once. `make test-fast` leaves out the tests marked slow (golden file, mechanisms,
+# anything over about a second or needing a real batch or the browser,
 # real Dask clusters): the edit loop. TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup

@@ -187,3 +187,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         warnings.warn(pytest.PytestWarning(
             "--dist loadgroup is not grouping the xdist_group tests with this pytest and "
             "pytest-xdist; shared fixtures will be built once per worker"), stacklevel=1)
+
+
+# ------------------------------------------------------------------ slow tests
+
+#: Module fixtures that run a real batch (Dask workers, the model, files) or start the browser:
+#: a test that asks for one is slow for the edit loop, since the first such test on a worker
+#: pays several seconds for it.
+EXPENSIVE_FIXTURES = frozenset({"batch", "original", "maths_batch", "browser"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `slow` every test that needs an expensive module fixture, so `make test-fast`
+    (`-m "not slow"`) leaves them out without each test saying so; `make test` runs them."""
+    for item in items:
+        if EXPENSIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -272,6 +272,7 @@ def test_the_shipped_file_fits_only_calibration_patterns():
 # ------------------------------------------------------------------ runs, resume, failures
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_existing_history_is_not_overwritten_and_resume_checks_the_config(tmp_path):
     path = tiny(tmp_path, generations=1)
     out = tmp_path / "out"
@@ -298,6 +299,7 @@ def test_existing_history_is_not_overwritten_and_resume_checks_the_config(tmp_pa
     assert len(env["sessions"]) == 2 and env["packages"]["pyabc"] == "0.13.0"
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_resume_under_changed_model_code_needs_force(tmp_path, monkeypatch):
     """A posterior resumed under other model code would mix two models: refused in one line,
     the history untouched; --force (for a change that kept results) continues it."""
@@ -330,6 +332,7 @@ def test_a_folder_with_other_files_is_refused(tmp_path):
     assert (other / "env.json").read_text() == "{}"
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_resume_without_a_history_is_refused(tmp_path):
     path = tiny(tmp_path)
     line = one_line_error(calibrate(path, "--out", tmp_path / "empty", "--resume"))
@@ -343,6 +346,7 @@ def test_resume_without_a_history_is_refused(tmp_path):
     assert sorted(p.name for p in garbage.iterdir()) == ["abc.db"]
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_same_seed_single_core_runs_are_identical(tmp_path):
     path = tiny(tmp_path, generations=2)
     frames = []
@@ -360,6 +364,7 @@ def test_same_seed_single_core_runs_are_identical(tmp_path):
     assert summary["arrivals"] / summary["days"] == pytest.approx(row["arrivals_per_day"])
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_a_raising_simulation_is_a_rejected_particle_not_an_abort(tmp_path, monkeypatch):
     real = calibrate_module.simulate
 
@@ -407,6 +412,7 @@ def test_band_distance_is_zero_inside_every_band():
     assert math.isnan(distance({"a": math.nan, "b": 5.0}))
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_sigterm_stops_exports_and_resumes(tmp_path, monkeypatch):
     """SIGTERM (sent here from inside the 8th run) ends the command like Ctrl-C: the finished
     generation is exported, the status is 130, and --resume continues after it."""

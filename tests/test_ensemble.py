@@ -103,6 +103,7 @@ def test_an_effect_that_keeps_its_sign_holds_and_one_that_turns_names_its_assump
     assert "in all 2 variants" in text and "the sign holds across the ensemble" in text
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_compare_ensemble_through_the_command_line(tmp_path, capsys):
     folder = scenarios_folder(tmp_path)
     small = folder / "small.toml"

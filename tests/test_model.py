@@ -32,6 +32,7 @@ def test_different_seeds_differ(make_variant):
         "arrivals"]
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_every_arrival_is_in_exactly_one_state_every_day(make_variant):
     result = simulate(make_variant(days=90), seed=5)
     series = result.series
@@ -57,6 +58,7 @@ def test_counts_match_the_people_in_the_model(make_variant):
         assert model.ledger.present == len(model.agents_by_type[Migrant]) - len(returning)
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_asylum_office_never_exceeds_its_capacity(make_variant):
     capacity = 7
     result = simulate(make_variant(**{"days": 80, "hub.asylum_capacity_per_day": capacity}),
@@ -138,6 +140,7 @@ def test_travel_time_follows_distance_and_speed(baseline_raw, km_to_hub, km_to_e
     spend=st.floats(0.5, 50),
     seed=st.integers(0, 2**32 - 1),
 )
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_conservation_holds_for_any_valid_parameters(
     baseline_raw, rate, share_female, asylum_share, capacity, give_up, check, detention, spend, seed
 ):

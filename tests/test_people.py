@@ -201,6 +201,7 @@ def test_language_barrier_lowers_disclosure_and_recognition(baseline):
     assert resolve(never).language_barrier(CreoleSpeaker(), "hotline", rng)
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_consulates_assist_victims_instead_of_detention(baseline_raw):
     """No shelter beds: identified victims of a nationality with a consulate are assisted,
     never detained for want of a bed; without a consulate they are detained."""

@@ -121,6 +121,7 @@ def test_a_round_is_sized_to_end_within_the_budget(files):
     assert rounds._affordable(plan.reps, len(plan.scenarios), workers=2) == 5
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_an_outcome_that_never_happens_is_not_assessable_and_asks_for_no_runs(files, tmp_path):
     out = tmp_path / "zero"
     result = auto_batch(files, out, "--outcomes", "arrivals,identified_deported",
@@ -150,6 +151,7 @@ def test_precision_of_one_mean():
 # ------------------------------------------------------------------ reproducible
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_rounds_hold_the_runs_of_a_fixed_batch_bit_for_bit(files, tmp_path):
     grown = tmp_path / "grown"
     auto_batch(files, grown, "--outcomes", "victims_true", "--precision", "0.01",
@@ -164,6 +166,7 @@ def test_rounds_hold_the_runs_of_a_fixed_batch_bit_for_bit(files, tmp_path):
         pd.testing.assert_frame_equal(left[name], right[name], check_exact=True, obj=name)
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_resume_goes_on_with_the_recorded_rule_and_keeps_the_seeds(files, tmp_path):
     out = tmp_path / "b"
     auto_batch(files, out, "--outcomes", "victims_true", "--precision", "0.01",
@@ -186,6 +189,7 @@ def test_resume_goes_on_with_the_recorded_rule_and_keeps_the_seeds(files, tmp_pa
 # ------------------------------------------------------------------ report
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_the_report_says_how_the_replications_were_chosen(files, tmp_path):
     from analysis.report import build_report, load_batch
 

@@ -193,6 +193,7 @@ def test_extends_overrides_only_what_it_names(tmp_path):
     assert child.corridor == base.corridor
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_run_writes_complete_files(tmp_path):
     """`corridor run` end to end in a real process (console script, exit status, files)."""
     out = tmp_path / "run"
@@ -239,6 +240,7 @@ def test_describe_shows_which_interventions_are_on():
 
 
 @pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_each_shipped_scenario_runs_and_prints_the_full_table(tmp_path, name):
     result = run_cli("run", str(SCENARIOS / f"{name}.toml"), "--days", "8", "--quiet",
                      "--out", str(tmp_path / name))

@@ -42,6 +42,7 @@ def test_effect_sizes_recover_a_known_shift():
 
 
 @pytest.mark.parametrize("n", [10, 30])
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_t_intervals_cover_the_true_mean_about_95_percent(n):
     rng = np.random.default_rng(3)
     methods = {"t": 0, "bootstrap": 0}

@@ -206,6 +206,7 @@ def test_linear_morris_on_dask_matches_serial(linear_file, tmp_path):
     assert len(manifest) == 10 * 5 * 2  # trajectories x (D + 1) x replications
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_same_sweep_and_entropy_reproduce_the_indices(linear_file, tmp_path):
     first = analyse(sweep(linear_file, tmp_path / "a"), figures=False).indices
     second = analyse(sweep(linear_file, tmp_path / "b"), figures=False).indices
@@ -227,6 +228,7 @@ def test_resume_runs_only_what_is_missing(linear_file, tmp_path):
 # ------------------------------------------------------------------ the corridor model
 
 
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_tiny_corridor_sweep_runs_the_model(tmp_path):
     scenarios = tmp_path / "scenarios"
     (scenarios / "sweeps").mkdir(parents=True)

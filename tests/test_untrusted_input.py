@@ -483,6 +483,7 @@ class _QuietHTTP(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.mark.parametrize("peer", ["http server", "garbage"])
+@pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_a_scheduler_that_is_not_dask_gets_one_line_in_bounded_time(folder, tmp_path, capsys,
                                                                      monkeypatch, peer):
     monkeypatch.setattr(analysis.engines, "CONNECT_TIMEOUT_S", 2)
