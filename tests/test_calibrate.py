@@ -23,7 +23,7 @@ from analysis.calibrate import BandDistance, Simulator
 from analysis.calibrate_file import Target, load_calibration
 from model.run import simulate
 from model.scenario import load_scenario, with_changes
-from tests.conftest import ROOT, run_cli, scenarios_folder
+from tests.conftest import ROOT, one_error_line, run_cli, scenarios_folder
 
 TRUTH = {"arrivals.daily_rate": 30.0, "hub.asylum_share": 0.4}
 RECORD_SEED = 11
@@ -138,14 +138,6 @@ def calibrate(*args) -> object:
     return run_cli("calibrate", *map(str, args))
 
 
-def one_line_error(result) -> str:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
-
-
 def weighted_interval(frame: pd.DataFrame, column: str) -> tuple[float, float]:
     from pyabc.weighted_statistics import weighted_quantile
 
@@ -233,7 +225,7 @@ def test_bad_calibration_files_give_one_line_and_exit_2(tmp_path, old, new, expe
     path = tiny(tmp_path)
     _edit(path, old, new)
     out = tmp_path / "out"
-    line = one_line_error(calibrate(path, "--workers", "0", "--out", out))
+    line = one_error_line(calibrate(path, "--workers", "0", "--out", out))
     assert expected in line
     assert str(path) in line or "calibration.base" in line
     assert not out.exists()  # nothing written
@@ -242,13 +234,13 @@ def test_bad_calibration_files_give_one_line_and_exit_2(tmp_path, old, new, expe
 def test_a_pattern_about_another_scenario_is_refused(tmp_path):
     path = tiny(tmp_path)
     _edit(tmp_path / "patterns.toml", 'scenario = "tiny"', 'scenario = "ffp_2020"')
-    line = one_line_error(calibrate(path, "--workers", "0", "--out", tmp_path / "out"))
+    line = one_error_line(calibrate(path, "--workers", "0", "--out", tmp_path / "out"))
     assert "describes scenario 'ffp_2020', but the base scenario is 'tiny'" in line
 
 
 def test_missing_file_and_folder_are_one_line(tmp_path):
-    assert "file not found" in one_line_error(calibrate(tmp_path / "none.toml"))
-    assert "is a folder" in one_line_error(calibrate(tmp_path))
+    assert "file not found" in one_error_line(calibrate(tmp_path / "none.toml"))
+    assert "is a folder" in one_error_line(calibrate(tmp_path))
 
 
 def test_the_shipped_calibration_file_is_valid():
@@ -280,13 +272,13 @@ def test_existing_history_is_not_overwritten_and_resume_checks_the_config(tmp_pa
     assert first.returncode == 0, first.stderr
     db = out / "abc.db"
     before = db.read_bytes()
-    line = one_line_error(calibrate(path, "--workers", "0", "--out", out))
+    line = one_error_line(calibrate(path, "--workers", "0", "--out", out))
     assert "refusing to overwrite" in line and "--resume" in line
     # a changed prior: refused, and the history is untouched
     changed = tmp_path / "changed.toml"
     shutil.copy(path, changed)
     _edit(changed, "[15.0, 45.0]", "[16.0, 45.0]")
-    line = one_line_error(calibrate(changed, "--workers", "0", "--out", out, "--resume"))
+    line = one_error_line(calibrate(changed, "--workers", "0", "--out", out, "--resume"))
     assert "was made with another calibration" in line
     assert db.read_bytes() == before
     # the same file with a larger generation budget continues after generation 0
@@ -312,10 +304,10 @@ def test_resume_under_changed_model_code_needs_force(tmp_path, monkeypatch):
     before = db.read_bytes()
     _edit(path, "max_generations = 1", "max_generations = 2")
     monkeypatch.setattr(analysis.calibrate, "code_version", lambda: "model-edited+mesa-3.5.1")
-    line = one_line_error(calibrate(path, "--workers", "0", "--out", out, "--resume"))
+    line = one_error_line(calibrate(path, "--workers", "0", "--out", out, "--resume"))
     assert "model code" in line and "model-edited" in line and "--force" in line
     assert db.read_bytes() == before
-    line = one_line_error(calibrate(path, "--workers", "0", "--out", out, "--force"))
+    line = one_error_line(calibrate(path, "--workers", "0", "--out", out, "--force"))
     assert "--force goes with --resume" in line
     resumed = calibrate(path, "--workers", "0", "--out", out, "--resume", "--force")
     assert resumed.returncode == 0, resumed.stderr
@@ -327,7 +319,7 @@ def test_a_folder_with_other_files_is_refused(tmp_path):
     other = tmp_path / "batch"
     other.mkdir()
     (other / "env.json").write_text("{}")
-    line = one_line_error(calibrate(path, "--workers", "0", "--out", other))
+    line = one_error_line(calibrate(path, "--workers", "0", "--out", other))
     assert "exists and is not an empty folder" in line
     assert (other / "env.json").read_text() == "{}"
 
@@ -335,13 +327,13 @@ def test_a_folder_with_other_files_is_refused(tmp_path):
 @pytest.mark.slow  # over a second: `make test` runs it, `make test-fast` not
 def test_resume_without_a_history_is_refused(tmp_path):
     path = tiny(tmp_path)
-    line = one_line_error(calibrate(path, "--out", tmp_path / "empty", "--resume"))
+    line = one_error_line(calibrate(path, "--out", tmp_path / "empty", "--resume"))
     assert "no abc.db to resume" in line
     assert not (tmp_path / "empty").exists()
     garbage = tmp_path / "garbage"
     garbage.mkdir()
     (garbage / "abc.db").write_text("not a database")
-    line = one_line_error(calibrate(path, "--out", garbage, "--resume"))
+    line = one_error_line(calibrate(path, "--out", garbage, "--resume"))
     assert "cannot be read as a calibration history" in line
     assert sorted(p.name for p in garbage.iterdir()) == ["abc.db"]
 
