@@ -83,6 +83,12 @@ def real_number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def comma_names(text: str) -> list[str]:
+    """--outcomes A,B: the names, stripped, empty ones dropped (whether they are known is
+    checked where they are used)."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def seed_int(text: str) -> int:
     try:
         value = int(text)
@@ -386,7 +392,7 @@ def _analysis_inputs(args: argparse.Namespace):
     if requested is None:
         return store, summaries, baseline, [o for o in HEADLINE_OUTCOMES
                                             if o in summaries.columns]
-    outcomes = [o.strip() for o in requested.split(",") if o.strip()]
+    outcomes = comma_names(requested)
     if not outcomes:
         raise UserError(f"--outcomes {requested!r} names no outcome; give comma-separated "
                         f"names, e.g. --outcomes {','.join(HEADLINE_OUTCOMES[:2])}")
@@ -560,7 +566,7 @@ def replication_rule(args: argparse.Namespace):
             raise UserError(f"{RULE_OPTIONS[next(iter(given))]} only applies with --reps auto")
         return None
     if "outcomes" in given:
-        given["outcomes"] = tuple(o.strip() for o in given["outcomes"].split(",") if o.strip())
+        given["outcomes"] = tuple(comma_names(given["outcomes"]))
     return Rule(**given)
 
 
