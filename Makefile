@@ -68,8 +68,8 @@ timeline: setup
 # The whole suite (what CI runs) on both cores with pytest-xdist. `--dist loadgroup` keeps the
 # tests that share an expensive module fixture (marked xdist_group) on one worker, so it is
 # computed once. `make test-fast` leaves out the tests marked slow (golden file, mechanisms,
-# anything over about a second or needing a real batch or the browser,
-# real Dask clusters): the edit loop. TEST_WORKERS=0 runs everything in one process.
+# real Dask clusters, anything over about a second or needing a real batch or the browser):
+# the edit loop. TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
 
@@ -115,8 +115,9 @@ screenshot: setup browser
 	CLASSROOM_SCREENSHOT=docs/classroom.png $(BIN)/python -m pytest -q \
 	  tests/test_classroom_browser.py -k side_by_side
 
-# Issue 15's figures beside their targets (about 5 minutes; BENCH="rate workers" for some
-# sections: rate scaling workers six_years sobol). Prints figures, asserts nothing.
+# Issue 15's figures beside their targets (about 7 minutes; BENCH="rate workers" for some
+# sections: rate scaling workers six_years sobol, and, only when named, run (make run, 8 to
+# 10 minutes) and suite (make test and make test-fast)). Prints figures, asserts nothing.
 BENCH ?=
 bench: setup
 	$(BIN)/python bench/run_bench.py $(BENCH)
